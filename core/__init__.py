@@ -1,0 +1,1 @@
+"""lookalike: find copied images in a local reference catalog."""

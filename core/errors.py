@@ -1,0 +1,159 @@
+"""Every error lookalike raises, in one tree.
+
+Library errors (PIL, FAISS, ONNX Runtime, SQLite, httpx) are translated into these at the
+boundary where they happen, so callers catch ``LookalikeError`` and nothing else. Each class
+carries a stable ``code`` and the HTTP status the service answers with::
+
+    LookalikeError                      500 internal
+    ├── InputError                      400 bad_input
+    │   ├── DecodeError                 400 undecodable_image
+    │   │   ├── EmptyImageError         400 empty_image
+    │   │   ├── NotAnImageError         400 not_an_image
+    │   │   └── TruncatedImageError     400 truncated_image
+    │   ├── UnsupportedFormatError      415 unsupported_format
+    │   └── ImageTooLargeError          413 image_too_large  (bytes, pixels, decompression bombs)
+    ├── ModelError                      500 model_error
+    │   ├── ModelUnavailableError       503 model_unavailable (weights missing or not downloadable)
+    │   └── InferenceError              500 inference_failed
+    ├── IndexStoreError                 500 index_error
+    │   ├── IndexNotFoundError          404 index_not_found
+    │   ├── IndexCorruptError           500 index_corrupt
+    │   ├── EmbedderMismatchError       409 embedder_mismatch
+    │   ├── IndexLockedError            409 index_locked
+    │   └── ItemNotFoundError           404 not_found
+    ├── FetchError                      502 fetch_failed
+    │   ├── UnsafeURLError              400 unsafe_url
+    │   ├── FetchTimeoutError           504 fetch_timeout
+    │   └── RemoteTooLargeError         413 image_too_large
+    └── ConfigError                     500 config_error
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "EmbedderMismatchError",
+    "EmptyImageError",
+    "FetchError",
+    "FetchTimeoutError",
+    "ImageTooLargeError",
+    "IndexCorruptError",
+    "IndexLockedError",
+    "IndexNotFoundError",
+    "IndexStoreError",
+    "InferenceError",
+    "InputError",
+    "ItemNotFoundError",
+    "LookalikeError",
+    "ModelError",
+    "ModelUnavailableError",
+    "NotAnImageError",
+    "RemoteTooLargeError",
+    "TruncatedImageError",
+    "UnsafeURLError",
+    "UnsupportedFormatError",
+]
+
+
+class LookalikeError(Exception):
+    """Base of every lookalike error."""
+
+    code = "internal"
+    http_status = 500
+
+
+class InputError(LookalikeError):
+    code = "bad_input"
+    http_status = 400
+
+
+class DecodeError(InputError):
+    code = "undecodable_image"
+
+
+class EmptyImageError(DecodeError):
+    code = "empty_image"
+
+
+class NotAnImageError(DecodeError):
+    code = "not_an_image"
+
+
+class TruncatedImageError(DecodeError):
+    code = "truncated_image"
+
+
+class UnsupportedFormatError(InputError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class ImageTooLargeError(InputError):
+    code = "image_too_large"
+    http_status = 413
+
+
+class ModelError(LookalikeError):
+    code = "model_error"
+
+
+class ModelUnavailableError(ModelError):
+    code = "model_unavailable"
+    http_status = 503
+
+
+class InferenceError(ModelError):
+    code = "inference_failed"
+
+
+class IndexStoreError(LookalikeError):
+    code = "index_error"
+
+
+class IndexNotFoundError(IndexStoreError):
+    code = "index_not_found"
+    http_status = 404
+
+
+class IndexCorruptError(IndexStoreError):
+    code = "index_corrupt"
+
+
+class EmbedderMismatchError(IndexStoreError):
+    code = "embedder_mismatch"
+    http_status = 409
+
+
+class IndexLockedError(IndexStoreError):
+    code = "index_locked"
+    http_status = 409
+
+
+class ItemNotFoundError(IndexStoreError):
+    code = "not_found"
+    http_status = 404
+
+
+class FetchError(LookalikeError):
+    code = "fetch_failed"
+    http_status = 502
+
+
+class UnsafeURLError(FetchError):
+    code = "unsafe_url"
+    http_status = 400
+
+
+class FetchTimeoutError(FetchError):
+    code = "fetch_timeout"
+    http_status = 504
+
+
+class RemoteTooLargeError(FetchError):
+    code = "image_too_large"
+    http_status = 413
+
+
+class ConfigError(LookalikeError):
+    code = "config_error"

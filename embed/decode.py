@@ -1,0 +1,165 @@
+"""Bytes -> a decoded RGB image, safely.
+
+Every image lookalike looks at comes through :func:`decode_image`. It refuses what it cannot
+handle with a named :mod:`lookalike.errors` exception *before* spending memory on it: input
+bytes are capped, the pixel count is read from the header and capped before any pixel is
+decoded, and only the formats a marketplace actually serves are opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..errors import (
+    EmptyImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    TruncatedImageError,
+    UnsupportedFormatError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_SIDE",
+    "IMAGE_SUFFIXES",
+    "SUPPORTED_FORMATS",
+    "DecodedImage",
+    "decode_image",
+    "read_image_bytes",
+]
+
+DEFAULT_MAX_BYTES = 15 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+# Descriptors look at <= 320 px and hashes at 64 px: decoding a 40 MP photo at full size only
+# costs time, so large images are decoded at a reduced scale (JPEG draft) and thumbnailed.
+DEFAULT_MAX_SIDE = 1024
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+
+_WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upright RGB image plus what was learnt about the bytes it came from."""
+
+    image: Image.Image
+    format: str
+    width: int
+    height: int
+    sha256: str
+    n_bytes: int
+
+
+def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a file, refusing one larger than ``max_bytes`` without reading it whole."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise ImageTooLargeError(f"{p}: {size} bytes is over the {max_bytes}-byte limit")
+        with p.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise NotAnImageError(f"{p}: cannot read file: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"{p}: over the {max_bytes}-byte limit")
+    return data
+
+
+def decode_image(
+    source: bytes | str | Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> DecodedImage:
+    """Decode ``source`` (raw bytes or a file path) into an upright RGB image.
+
+    EXIF orientation is applied, transparency is composited on white, palette, CMYK,
+    16-bit and greyscale images become 8-bit RGB, and animations give their first frame.
+    ``width``/``height`` are the upright size of the original; the returned pixels are
+    downscaled so the longer side is at most ``max_side``.
+    """
+    data = source if isinstance(source, bytes) else read_image_bytes(source, max_bytes)
+    label = "image" if isinstance(source, bytes) else str(source)
+    if not data:
+        raise EmptyImageError(f"{label}: empty input (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"{label}: {len(data)} bytes is over the {max_bytes}-byte limit")
+    fmt = "image"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(BytesIO(data))
+            fmt = im.format or "unknown"
+            if fmt not in SUPPORTED_FORMATS:
+                raise UnsupportedFormatError(
+                    f"{label}: {fmt} images are not supported (use {', '.join(sorted(SUPPORTED_FORMATS))})"
+                )
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageTooLargeError(
+                    f"{label}: {width}x{height} = {width * height} pixels is over the {max_pixels}-pixel limit"
+                )
+            if width == 0 or height == 0:
+                raise NotAnImageError(f"{label}: image has no pixels ({width}x{height})")
+            orientation = im.getexif().get(0x0112, 1)
+            if fmt in ("JPEG", "MPO"):
+                im.draft("RGB", (max_side, max_side))
+            im.seek(0)
+            im.load()
+            rgb = _to_rgb(ImageOps.exif_transpose(im))
+    except (UnsupportedFormatError, ImageTooLargeError, NotAnImageError):
+        raise
+    except UnidentifiedImageError as exc:
+        raise NotAnImageError(f"{label}: not an image (no known image signature)") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"{label}: rejected as a decompression bomb: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise TruncatedImageError(f"{label}: {fmt} data is truncated or corrupt: {exc}") from exc
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    if max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return DecodedImage(
+        image=rgb,
+        format=fmt,
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        n_bytes=len(data),
+    )
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float32)
+        # 16-bit sources fill 0..65535; a 32-bit integer or float image may use any range.
+        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8), "L")
+        mode = "L"
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    elif mode in ("LA", "PA", "La", "RGBa"):
+        im = im.convert("RGBA")
+    elif mode == "L" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode == "RGBA":
+        canvas = Image.new("RGB", im.size, _WHITE)
+        canvas.paste(im, mask=im.getchannel("A"))
+        return canvas
+    return im.convert("RGB") if im.mode != "RGB" else im.copy()
+
+
+# A truncated file must be an error, never a silently grey-padded image.
+ImageFile.LOAD_TRUNCATED_IMAGES = False

