@@ -1,0 +1,138 @@
+"""The whole flow in one object: bytes -> decoded image -> descriptor -> index -> candidates
+-> pairwise score -> decision. The CLI, the service and the benchmark all call these verbs
+(``encode``, ``match``, ``ingest``, ``search``), so each ships the same behaviour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .embed.base import Embedder
+from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodedImage, decode_image
+from .embed.encode import Descriptor, Encoder
+from .embed.registry import get_embedder, get_spec
+from .errors import LookalikeError
+from .index.catalog import NewItem, Record
+from .index.store import AddResult, Index
+from .score import MATCH_THRESHOLD, MatchResult, PairScore, Scorer
+
+__all__ = ["Engine", "Hit", "IngestItem", "IngestOutcome"]
+
+ImageSource = bytes | str | Path
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    external_id: str
+    source: ImageSource
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Where the image came from (path or URL) when ``source`` is raw bytes.
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    external_id: str
+    ok: bool
+    result: AddResult | None = None
+    error: LookalikeError | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a reference image and how the query scores against it."""
+
+    external_id: str
+    score: PairScore
+    record: Record
+
+
+class Engine:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: Index | None = None,
+        threshold: float = MATCH_THRESHOLD,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.embedder = embedder
+        self.encoder = Encoder(embedder)
+        self.scorer = Scorer(get_spec(embedder.info.name).calibration, threshold)
+        self.index = index
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+
+    @classmethod
+    def for_index(cls, path: str | Path, writable: bool = False, **embedder_options: Any) -> Engine:
+        """Open the index at ``path`` with the embedder it was built with."""
+        info = Index.open_manifest(path).embedder
+        embedder = get_embedder(info.name, **embedder_options)
+        return cls(embedder, Index.open(path, embedder.info, writable=writable))
+
+    def decode(self, source: ImageSource) -> DecodedImage:
+        return decode_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
+
+    def encode(self, images: Sequence[DecodedImage]) -> list[Descriptor]:
+        return self.encoder.encode([d.image for d in images])
+
+    def match(self, source: ImageSource, target: ImageSource) -> MatchResult:
+        start = time.perf_counter()
+        a, b = self.encode([self.decode(source), self.decode(target)])
+        score = self.scorer.score(a, b)
+        return self.scorer.decide(score, (time.perf_counter() - start) * 1000)
+
+    def _require_index(self) -> Index:
+        if self.index is None:
+            raise LookalikeError("this engine has no index")
+        return self.index
+
+    def ingest(self, items: Sequence[IngestItem]) -> list[IngestOutcome]:
+        """Decode, describe and add one batch; a bad item is reported and skipped.
+
+        An image whose bytes are already in the catalog reuses the stored descriptor.
+        """
+        index = self._require_index()
+        outcomes: dict[int, IngestOutcome] = {}
+        decoded: list[tuple[int, IngestItem, DecodedImage]] = []
+        for pos, item in enumerate(items):
+            try:
+                decoded.append((pos, item, self.decode(item.source)))
+            except LookalikeError as exc:
+                outcomes[pos] = IngestOutcome(item.external_id, ok=False, error=exc)
+        known = {pos: index.find_sha256(img.sha256) for pos, _, img in decoded}
+        fresh = [(pos, img) for pos, _, img in decoded if known[pos] is None]
+        descriptors = dict(zip([p for p, _ in fresh], self.encode([img for _, img in fresh]), strict=True))
+        new_items = []
+        for pos, item, img in decoded:
+            dup = known[pos]
+            new_items.append(
+                NewItem(
+                    external_id=item.external_id,
+                    descriptor=dup.descriptor if dup else descriptors[pos],
+                    sha256=img.sha256,
+                    width=img.width,
+                    height=img.height,
+                    source=item.origin or (None if isinstance(item.source, bytes) else str(item.source)),
+                    metadata=item.metadata,
+                )
+            )
+        for (pos, item, _), result in zip(decoded, index.add(new_items), strict=True):
+            outcomes[pos] = IngestOutcome(item.external_id, ok=True, result=result)
+        return [outcomes[pos] for pos in range(len(items))]
+
+    def search(self, query: ImageSource | Descriptor, k: int = 10) -> list[Hit]:
+        """Top-``k`` reference images for ``query``, best first by pairwise similarity."""
+        index = self._require_index()
+        desc = query if isinstance(query, Descriptor) else self.encode([self.decode(query)])[0]
+        shortlist = max(2 * k, 50)
+        hits = [
+            Hit(rec.external_id, self.scorer.score(desc, rec.descriptor), rec)
+            for rec in index.candidates(desc, shortlist)
+        ]
+        hits.sort(key=lambda h: (-h.score.similarity, -h.score.cosine, h.external_id))
+        return hits[:k]

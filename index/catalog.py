@@ -1,0 +1,197 @@
+"""The SQLite catalog: the durable record of every reference image.
+
+It is the source of truth. Each row keeps the external id, provenance, size, free-form
+metadata and the descriptor itself; every insert or delete also appends to ``changes``
+in the same transaction. The vector and hash indexes are checkpoints of this table and
+are brought up to date on open by replaying ``changes`` after their checkpoint, so a
+crash at any moment loses nothing that was committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..embed.encode import Descriptor
+from ..errors import IndexCorruptError, ItemNotFoundError
+
+__all__ = ["CATALOG_NAME", "Catalog", "NewItem", "Record"]
+
+CATALOG_NAME = "catalog.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    iid INTEGER PRIMARY KEY AUTOINCREMENT,
+    external_id TEXT NOT NULL UNIQUE,
+    source TEXT,
+    sha256 TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    metadata TEXT NOT NULL DEFAULT '{}',
+    vector BLOB NOT NULL,
+    phash BLOB NOT NULL,
+    phash_mirror BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_sha256 ON images (sha256);
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, iid INTEGER NOT NULL);
+"""
+_COLUMNS = "iid, external_id, source, sha256, width, height, added_at, metadata, vector, phash, phash_mirror"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One image to add: its id, descriptor and what is known of its bytes."""
+
+    external_id: str
+    descriptor: Descriptor
+    sha256: str
+    width: int
+    height: int
+    source: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored reference image."""
+
+    iid: int
+    external_id: str
+    source: str | None
+    sha256: str
+    width: int
+    height: int
+    added_at: str
+    metadata: dict[str, Any]
+    descriptor: Descriptor
+
+
+def _record(row: sqlite3.Row) -> Record:
+    return Record(
+        iid=row["iid"],
+        external_id=row["external_id"],
+        source=row["source"],
+        sha256=row["sha256"],
+        width=row["width"],
+        height=row["height"],
+        added_at=row["added_at"],
+        metadata=json.loads(row["metadata"]),
+        descriptor=Descriptor(
+            vector=np.frombuffer(row["vector"], dtype=np.float32),
+            phash=np.frombuffer(row["phash"], dtype=np.uint8),
+            phash_mirror=np.frombuffer(row["phash_mirror"], dtype=np.uint8),
+        ),
+    )
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a batch that ingest reported as committed survives power loss too.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{path}: cannot open catalog: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[None]:
+        """One atomic unit (a snapshot when reading)."""
+        self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def insert(self, item: NewItem) -> int:
+        d = item.descriptor
+        cur = self._db.execute(
+            "INSERT INTO images (external_id, source, sha256, width, height, metadata, vector, phash,"
+            " phash_mirror) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.external_id,
+                item.source,
+                item.sha256,
+                item.width,
+                item.height,
+                json.dumps(item.metadata, sort_keys=True),
+                np.ascontiguousarray(d.vector, dtype=np.float32).tobytes(),
+                d.phash.tobytes(),
+                d.phash_mirror.tobytes(),
+            ),
+        )
+        iid = int(cur.lastrowid or 0)
+        self._db.execute("INSERT INTO changes (iid) VALUES (?)", (iid,))
+        return iid
+
+    def delete(self, external_id: str) -> int | None:
+        """Delete one image; its internal id, or None when there was none."""
+        row = self._db.execute("SELECT iid FROM images WHERE external_id = ?", (external_id,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute("DELETE FROM images WHERE iid = ?", (row["iid"],))
+        self._db.execute("INSERT INTO changes (iid) VALUES (?)", (row["iid"],))
+        return int(row["iid"])
+
+    def get(self, external_id: str) -> Record:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE external_id = ?", (external_id,)).fetchone()
+        if row is None:
+            raise ItemNotFoundError(f"no image with id {external_id!r} in the index")
+        return _record(row)
+
+    def find_sha256(self, sha256: str) -> Record | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM images WHERE sha256 = ? ORDER BY iid LIMIT 1", (sha256,)
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def by_iids(self, iids: Sequence[int]) -> dict[int, Record]:
+        out: dict[int, Record] = {}
+        for start in range(0, len(iids), 500):
+            chunk = [int(i) for i in iids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE iid IN ({marks})", chunk):
+                out[row["iid"]] = _record(row)
+        return out
+
+    def iter_records(self, after_iid: int = 0, batch: int = 1000) -> Iterator[list[Record]]:
+        """All records in id order, a batch at a time."""
+        while True:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM images WHERE iid > ? ORDER BY iid LIMIT ?", (after_iid, batch)
+            ).fetchall()
+            if not rows:
+                return
+            yield [_record(r) for r in rows]
+            after_iid = rows[-1]["iid"]
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+
+    def last_seq(self) -> int:
+        """Number of the last change ever made (pruning old changes does not lower it)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return int(row[0]) if row else 0
+
+    def changed_since(self, seq: int) -> list[int]:
+        rows = self._db.execute("SELECT DISTINCT iid FROM changes WHERE seq > ?", (seq,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def prune_changes(self, upto_seq: int) -> None:
+        self._db.execute("DELETE FROM changes WHERE seq <= ?", (upto_seq,))
