@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import socket
 import threading
 import urllib.request
@@ -112,9 +113,7 @@ def _load_model(name: str, arch: str, path: Path, pretrained_cfg: dict[str, Any]
             image_resize_mode=pretrained_cfg.get("resize_mode"),
         )
     except Exception as exc:  # torch/open_clip raise RuntimeError, UnpicklingError, KeyError, ...
-        raise ModelUnavailableError(
-            f"{name}: cannot load {arch} weights from {path}: {type(exc).__name__}: {_first_lines(exc)}"
-        ) from exc
+        raise ModelUnavailableError(f"{name}: cannot load {arch} weights from {path}: {_why(exc)}") from exc
     model.eval()
     model.requires_grad_(False)
     dim = int(open_clip.get_model_config(arch)["embed_dim"])
@@ -129,7 +128,9 @@ def _resolve_pretrained(name: str, arch: str, tag: str) -> tuple[Path, dict[str,
     cfg: dict[str, Any] = dict(open_clip.get_pretrained_cfg(arch, tag) or {})
     if not cfg:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
-        raise ModelUnavailableError(f"{name}: open_clip has no pretrained tag {tag!r} for {arch} (tags: {tags})")
+        raise ModelUnavailableError(
+            f"{name}: open_clip has no pretrained tag {tag!r} for {arch} (tags: {tags})"
+        )
     cached = _cached_pretrained(cfg)
     if cached is not None:
         return cached, cfg
@@ -228,6 +229,22 @@ def _sha256_file(path: Path) -> str:
     except OSError as exc:
         raise ModelUnavailableError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
     return digest.hexdigest()
+
+
+def _why(exc: BaseException) -> str:
+    """A load failure in words; torch's own messages are long and, for a corrupt file, advise
+    ``weights_only=False``, which lookalike never does."""
+    text = str(exc)
+    if "loading state_dict" in text:
+        return f"the state_dict does not fit the architecture: {_first_lines(exc)}"
+    unreadable = (pickle.UnpicklingError, EOFError, UnicodeDecodeError, StopIteration, AttributeError)
+    markers = ("PytorchStreamReader", "central directory", "invalid load key", "HeaderTooLarge", "header")
+    if isinstance(exc, unreadable) or any(m in text for m in markers):
+        return (
+            "not a readable checkpoint (corrupt or truncated file, or not a state_dict saved "
+            f"with torch.save or safetensors) [{type(exc).__name__}]"
+        )
+    return f"{type(exc).__name__}: {_first_lines(exc)}"
 
 
 def _first_lines(exc: BaseException, n: int = 3, max_chars: int = 600) -> str:
