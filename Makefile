@@ -23,6 +23,7 @@ $(VENV)/.deps: pyproject.toml | $(BIN)/python
 # users get; reinstalled whenever a source file changes.
 $(VENV)/.pkg: $(VENV)/.deps $(SOURCES)
 	$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
+	rm -rf build lookalike.egg-info
 	touch $@
 
 install: $(VENV)/.pkg

@@ -1,0 +1,110 @@
+"""Shared fixtures: scikit-image's bundled real photos, edited copies of them, embedders."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import skimage.data
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from lookalike.embed.base import Embedder
+from lookalike.embed.registry import get_embedder
+
+# Colour photos of distinct scenes (the greyscale and texture samples are left out on purpose:
+# three gravel/grass/brick close-ups are "different images" that even people confuse).
+PHOTO_FILES = {
+    "astronaut": "astronaut.png",
+    "coffee": "coffee.png",
+    "chelsea": "chelsea.png",
+    "rocket": "rocket.jpg",
+    "motorcycle": "motorcycle_left.png",
+    "hubble": "hubble_deep_field.jpg",
+    "retina": "retina.jpg",
+}
+PHOTO_NAMES = tuple(PHOTO_FILES)
+DATA_DIR = Path(skimage.data.__file__).parent
+
+
+def load_photo(name: str) -> Image.Image:
+    with Image.open(DATA_DIR / PHOTO_FILES[name]) as im:
+        return im.convert("RGB")
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _crop70(im: Image.Image) -> Image.Image:
+    w, h = im.size
+    side = 0.7**0.5
+    cw, ch = int(w * side), int(h * side)
+    return im.crop((w - cw - w // 20, h // 20, w - w // 20, h // 20 + ch))
+
+
+def _watermark(im: Image.Image) -> Image.Image:
+    layer = Image.new("RGBA", im.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = ImageFont.load_default(size=max(16, im.width // 10))
+    for row in range(3):
+        draw.text((im.width // 10, im.height * (row + 1) // 4 - im.height // 10), "SAMPLE © shop",
+                  font=font, fill=(255, 255, 255, 150))
+    return Image.alpha_composite(im.convert("RGBA"), layer).convert("RGB")
+
+
+def _template(im: Image.Image) -> Image.Image:
+    w, h = im.size
+    canvas = Image.new("RGB", (int(w * 1.3), int(h * 1.5)), (245, 240, 230))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, canvas.width, h // 5), fill=(200, 30, 40))
+    draw.text((10, 10), "MEGA SALE -50%", font=ImageFont.load_default(size=max(14, h // 10)), fill="white")
+    small = im.resize((int(w * 0.9), int(h * 0.9)))
+    canvas.paste(small, ((canvas.width - small.width) // 2, h // 5 + h // 20))
+    return ImageOps.expand(canvas, border=8, fill=(20, 20, 20))
+
+
+EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "mirror": ImageOps.mirror,
+    "crop70": _crop70,
+    "jpeg30": lambda im: Image.open(io.BytesIO(jpeg_bytes(im, 30))).convert("RGB"),
+    "watermark": _watermark,
+    "template": _template,
+    "rotate5": lambda im: im.rotate(5, resample=Image.Resampling.BILINEAR, fillcolor=(255, 255, 255)),
+}
+NEAR_IDENTICAL_EDITS = ("mirror", "jpeg30")
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Image.Image]:
+    return {name: load_photo(name) for name in PHOTO_NAMES}
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Image.Image]) -> Path:
+    """The photos as files, as a catalog team would have them."""
+    folder = tmp_path_factory.mktemp("photos")
+    for name, im in photos.items():
+        (folder / f"{name}.jpg").write_bytes(jpeg_bytes(im, 95))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sscd() -> Embedder:
+    return get_embedder("sscd", threads=2)
+
+
+@pytest.fixture(scope="session")
+def edited(photos: dict[str, Image.Image]) -> dict[tuple[str, str], Image.Image]:
+    """(photo, edit) -> edited copy."""
+    return {(name, edit): fn(im) for name, im in photos.items() for edit, fn in EDITS.items()}
+

@@ -1,0 +1,91 @@
+"""The `lookalike` command-line contract that other tools rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EDITS, jpeg_bytes, png_bytes
+from PIL import Image
+
+from lookalike.cli import main
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Image.Image]) -> Path:
+    """A catalog folder with a nested layout, one broken file and one non-image file."""
+    root = tmp_path_factory.mktemp("catalog")
+    (root / "shoes" / "red").mkdir(parents=True)
+    (root / "shoes" / "red" / "astronaut.jpg").write_bytes(jpeg_bytes(photos["astronaut"]))
+    (root / "coffee.png").write_bytes(png_bytes(photos["coffee"]))
+    (root / "rocket.webp").write_bytes(jpeg_bytes(photos["rocket"]))  # wrong suffix, real image
+    (root / "broken.jpg").write_bytes(jpeg_bytes(photos["chelsea"])[:500])
+    (root / "notes.txt").write_text("not an image, not picked up")
+    return root
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_ingest_search_info_delete(tmp_path: Path, catalog: Path, photos: dict[str, Image.Image],
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    index = str(tmp_path / "ix")
+    single = tmp_path / "single" / "chelsea.jpg"
+    single.parent.mkdir()
+    single.write_bytes(jpeg_bytes(photos["chelsea"]))
+
+    assert main(["ingest", "--index", index, "--json", "--quiet", str(catalog), str(single)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ingested"] == 4
+    assert [f["path"] for f in report["failed"]] == [str(catalog / "broken.jpg")]
+    assert "truncated" in report["failed"][0]["error"]
+
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "mirrored.jpg").write_bytes(jpeg_bytes(EDITS["mirror"](photos["astronaut"]), 40))
+    (queries / "cropped.jpg").write_bytes(jpeg_bytes(EDITS["crop70"](photos["chelsea"])))
+    assert main(["search", "--index", index, "--k", "3", "--json", str(queries)]) == 0
+    lines = {Path(str(r["query"])).name: r for r in _json_lines(capsys.readouterr().out)}
+    assert set(lines) == {"mirrored.jpg", "cropped.jpg"}
+    mirrored = lines["mirrored.jpg"]["results"]
+    assert isinstance(mirrored, list) and len(mirrored) == 3
+    assert mirrored[0]["id"] == "shoes/red/astronaut.jpg" and mirrored[0]["score"] >= 0.97
+    assert [r["score"] for r in mirrored] == sorted((r["score"] for r in mirrored), reverse=True)
+    cropped = lines["cropped.jpg"]["results"]
+    assert isinstance(cropped, list) and cropped[0]["id"] == "chelsea.jpg" and cropped[0]["score"] >= 0.85
+
+    assert main(["info", "--index", index, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["images"] == 4 and info["embedder"]["name"] == "sscd"
+
+    assert main(["delete", "--index", index, "--json", "coffee.png", "no-such-id"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"deleted": ["coffee.png"], "missing": ["no-such-id"]}
+    assert main(["info", "--index", index, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 3
+
+
+def test_match_prints_the_envelope(catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", "--json", str(catalog / "coffee.png"), str(catalog / "shoes/red/astronaut.jpg")]) == 0
+    envelope = json.loads(capsys.readouterr().out)
+    assert set(envelope) == {"match", "confidence", "similarity_score", "processing_time_ms", "media_type",
+                             "matched_segments"}
+    assert envelope["match"] is False and envelope["similarity_score"] < 0.85
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "--index", str(tmp_path / "missing"), str(catalog / "coffee.png")]) == 2
+    assert "no lookalike index" in capsys.readouterr().err
+    assert main(["match", str(catalog / "coffee.png"), str(catalog / "broken.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lookalike: error:") and "truncated" in err and "Traceback" not in err
+
+
+def test_console_script_runs(catalog: Path) -> None:
+    exe = Path(sys.executable).with_name("lookalike")
+    out = subprocess.run([str(exe), "match", "--json", str(catalog / "coffee.png"), str(catalog / "coffee.png")],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["similarity_score"] == 1.0

@@ -1,0 +1,61 @@
+"""The calibrated scale: monotone, anchored where the registry says, hash-aware."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lookalike.embed.encode import Descriptor
+from lookalike.embed.registry import MODELS
+from lookalike.score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Scorer
+
+
+def _scorer() -> Scorer:
+    return Scorer(MODELS["sscd"].calibration)
+
+
+def test_anchors_map_to_the_thresholds() -> None:
+    scorer, cal = _scorer(), MODELS["sscd"].calibration
+    far = cal.hash_identical + 20
+    assert scorer.similarity(cal.cos_match, far) == MATCH_THRESHOLD
+    assert scorer.similarity(cal.cos_identical, far) == IDENTICAL_THRESHOLD
+    assert scorer.similarity(1.0, far) == 1.0
+    assert scorer.similarity(-0.3, far) == 0.0
+
+
+def test_monotone_in_cosine_and_in_hash_distance() -> None:
+    scorer = _scorer()
+    cosines = np.linspace(-1, 1, 401)
+    for distance in (0, 3, 10, 32):
+        scores = [scorer.similarity(float(c), distance) for c in cosines]
+        assert all(b >= a for a, b in zip(scores, scores[1:], strict=False))
+    for c in (0.2, 0.5, 0.7, 0.9):
+        by_distance = [scorer.similarity(c, d) for d in range(65)]
+        assert all(b <= a for a, b in zip(by_distance, by_distance[1:], strict=False))
+
+
+def test_close_hash_lifts_a_match_to_near_identical_but_not_a_non_match() -> None:
+    scorer, cal = _scorer(), MODELS["sscd"].calibration
+    assert scorer.similarity(cal.cos_match + 0.01, 0) >= IDENTICAL_THRESHOLD
+    assert scorer.similarity(cal.cos_match - 0.05, 0) < MATCH_THRESHOLD
+
+
+def test_mirror_hash_is_used() -> None:
+    scorer = _scorer()
+    vec = np.zeros(4, dtype=np.float32)
+    vec[0] = 1
+    bits = np.unpackbits(np.arange(8, dtype=np.uint8) * 37)
+    h, h_mirror = np.packbits(bits), np.packbits(1 - bits)
+    a = Descriptor(vec, h, h_mirror)
+    mirrored = Descriptor(vec, h_mirror, h)
+    assert scorer.score(a, mirrored).hash_distance == 0
+
+
+def test_confidence_and_decision() -> None:
+    scorer = _scorer()
+    assert scorer.confidence(0.99) == "high" and scorer.confidence(0.1) == "high"
+    assert scorer.confidence(0.88) == "medium" and scorer.confidence(0.86) == "low"
+    assert scorer.confidence(0.84) == "low"
+    pair = scorer.score(Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)),
+                        Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)))
+    result = scorer.decide(pair, 12.4)
+    assert result.match and result.similarity_score == 1.0 and result.processing_time_ms == 12
