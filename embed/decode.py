@@ -98,7 +98,10 @@ def decode_image(
     fmt = "image"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The pixel cap below is ``max_pixels``, not Pillow's global MAX_IMAGE_PIXELS: its
+            # warning would refuse images a caller allowed (and say nothing useful otherwise).
+            # Pillow's DecompressionBombError (over twice its limit) still applies in open().
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(BytesIO(data))
             fmt = im.format or "unknown"
             if fmt not in SUPPORTED_FORMATS:
@@ -108,26 +111,30 @@ def decode_image(
             width, height = im.size
             if width * height > max_pixels:
                 raise ImageTooLargeError(
-                    f"{label}: {width}x{height} = {width * height} pixels is over the {max_pixels}-pixel limit"
+                    f"{label}: {width}x{height} = {width * height} pixels "
+                    f"is over the {max_pixels}-pixel limit"
                 )
             if width == 0 or height == 0:
                 raise NotAnImageError(f"{label}: image has no pixels ({width}x{height})")
-            orientation = im.getexif().get(0x0112, 1)
             if fmt in ("JPEG", "MPO"):
                 im.draft("RGB", (max_side, max_side))
             im.seek(0)
             im.load()
-            rgb = _to_rgb(ImageOps.exif_transpose(im))
+            upright = ImageOps.exif_transpose(im)
+            # Whether the upright image is the header's size turned by 90°, decided by the
+            # pixels rather than by the EXIF tag: Pillow's TIFF reader already applies the
+            # Orientation tag to ``size`` at open and drops it on load.
+            if upright.size != im.size:
+                width, height = height, width
+            rgb = _to_rgb(upright)
     except (UnsupportedFormatError, ImageTooLargeError, NotAnImageError):
         raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{label}: rejected as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"{label}: not an image (no known image signature)") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"{label}: rejected as a decompression bomb: {exc}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise TruncatedImageError(f"{label}: {fmt} data is truncated or corrupt: {exc}") from exc
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
     if max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return DecodedImage(
@@ -152,7 +159,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
     elif mode in ("LA", "PA", "La", "RGBa"):
         im = im.convert("RGBA")
-    elif mode == "L" and "transparency" in im.info:
+    elif mode in ("L", "RGB") and "transparency" in im.info:
+        # A colour key (PNG tRNS on a greyscale or truecolour image): that colour is transparent.
         im = im.convert("RGBA")
     if im.mode == "RGBA":
         canvas = Image.new("RGB", im.size, _WHITE)
