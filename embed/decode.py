@@ -9,7 +9,6 @@ decoded, and only the formats a marketplace actually serves are opened.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -97,36 +96,34 @@ def decode_image(
         raise ImageTooLargeError(f"{label}: {len(data)} bytes is over the {max_bytes}-byte limit")
     fmt = "image"
     try:
-        with warnings.catch_warnings():
-            # The pixel cap below is ``max_pixels``, not Pillow's global MAX_IMAGE_PIXELS: its
-            # warning would refuse images a caller allowed (and say nothing useful otherwise).
-            # Pillow's DecompressionBombError (over twice its limit) still applies in open().
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(BytesIO(data))
-            fmt = im.format or "unknown"
-            if fmt not in SUPPORTED_FORMATS:
-                raise UnsupportedFormatError(
-                    f"{label}: {fmt} images are not supported (use {', '.join(sorted(SUPPORTED_FORMATS))})"
-                )
-            width, height = im.size
-            if width * height > max_pixels:
-                raise ImageTooLargeError(
-                    f"{label}: {width}x{height} = {width * height} pixels "
-                    f"is over the {max_pixels}-pixel limit"
-                )
-            if width == 0 or height == 0:
-                raise NotAnImageError(f"{label}: image has no pixels ({width}x{height})")
-            if fmt in ("JPEG", "MPO"):
-                im.draft("RGB", (max_side, max_side))
-            im.seek(0)
-            im.load()
-            upright = ImageOps.exif_transpose(im)
-            # Whether the upright image is the header's size turned by 90°, decided by the
-            # pixels rather than by the EXIF tag: Pillow's TIFF reader already applies the
-            # Orientation tag to ``size`` at open and drops it on load.
-            if upright.size != im.size:
-                width, height = height, width
-            rgb = _to_rgb(upright)
+        # The pixel cap is ``max_pixels`` (checked from the header below). Pillow's own bomb
+        # warning is left alone: filtering warnings is process-wide and not thread-safe, and
+        # its DecompressionBombError (over twice its limit) still applies in open().
+        im = Image.open(BytesIO(data))
+        fmt = im.format or "unknown"
+        if fmt not in SUPPORTED_FORMATS:
+            raise UnsupportedFormatError(
+                f"{label}: {fmt} images are not supported (use {', '.join(sorted(SUPPORTED_FORMATS))})"
+            )
+        width, height = im.size
+        if width * height > max_pixels:
+            raise ImageTooLargeError(
+                f"{label}: {width}x{height} = {width * height} pixels "
+                f"is over the {max_pixels}-pixel limit"
+            )
+        if width == 0 or height == 0:
+            raise NotAnImageError(f"{label}: image has no pixels ({width}x{height})")
+        if fmt in ("JPEG", "MPO"):
+            im.draft("RGB", (max_side, max_side))
+        im.seek(0)
+        im.load()
+        upright = ImageOps.exif_transpose(im)
+        # Whether the upright image is the header's size turned by 90°, decided by the
+        # pixels rather than by the EXIF tag: Pillow's TIFF reader already applies the
+        # Orientation tag to ``size`` at open and drops it on load.
+        if upright.size != im.size:
+            width, height = height, width
+        rgb = _to_rgb(upright)
     except (UnsupportedFormatError, ImageTooLargeError, NotAnImageError):
         raise
     except Image.DecompressionBombError as exc:
