@@ -15,7 +15,7 @@ __all__ = ["HashIndex"]
 class HashIndex:
     def __init__(self, bits: int = 64) -> None:
         self.bits = bits
-        self._index = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(bits))
+        self._index: faiss.IndexBinary = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(bits))
 
     def add(self, ids: np.ndarray, hashes: np.ndarray) -> None:
         if len(ids):
