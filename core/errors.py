@@ -11,7 +11,12 @@ carries a stable ``code`` and the HTTP status the service answers with::
     │   │   ├── NotAnImageError         400 not_an_image
     │   │   └── TruncatedImageError     400 truncated_image
     │   ├── UnsupportedFormatError      415 unsupported_format
-    │   └── ImageTooLargeError          413 image_too_large  (bytes, pixels, decompression bombs)
+    │   ├── ImageTooLargeError          413 image_too_large  (bytes, pixels, decompression bombs)
+    │   ├── RequestTooLargeError        413 request_too_large (an HTTP request body over the cap)
+    │   └── UnsupportedMediaTypeError   415 unsupported_media_type (an HTTP body neither JSON nor multipart)
+    ├── AuthError                       401 unauthorized
+    │   ├── MissingAPIKeyError          401 missing_api_key
+    │   └── InvalidAPIKeyError          401 invalid_api_key
     ├── ModelError                      500 model_error
     │   ├── ModelUnavailableError       503 model_unavailable (weights missing or not downloadable)
     │   └── InferenceError              500 inference_failed
@@ -31,6 +36,7 @@ carries a stable ``code`` and the HTTP status the service answers with::
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "ConfigError",
     "DecodeError",
     "EmbedderMismatchError",
@@ -44,15 +50,19 @@ __all__ = [
     "IndexStoreError",
     "InferenceError",
     "InputError",
+    "InvalidAPIKeyError",
     "ItemNotFoundError",
     "LookalikeError",
+    "MissingAPIKeyError",
     "ModelError",
     "ModelUnavailableError",
     "NotAnImageError",
     "RemoteTooLargeError",
+    "RequestTooLargeError",
     "TruncatedImageError",
     "UnsafeURLError",
     "UnsupportedFormatError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -92,6 +102,31 @@ class UnsupportedFormatError(InputError):
 class ImageTooLargeError(InputError):
     code = "image_too_large"
     http_status = 413
+
+
+class RequestTooLargeError(InputError):
+    code = "request_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(InputError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class AuthError(LookalikeError):
+    """A request without a valid API key. Messages never repeat the key that was sent."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class MissingAPIKeyError(AuthError):
+    code = "missing_api_key"
+
+
+class InvalidAPIKeyError(AuthError):
+    code = "invalid_api_key"
 
 
 class ModelError(LookalikeError):

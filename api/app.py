@@ -1,0 +1,95 @@
+"""The FastAPI application: routers, key check, body cap, metrics and error translation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from .auth import KeyStore
+from .deps import require_api_key
+from .errors import install_error_handlers
+from .fetch import Fetcher
+from .inputs import BodyLimitMiddleware
+from .metrics import Metrics, MetricsMiddleware
+from .models import GateRequest, IngestRequest, MatchRequest, SearchRequest
+from .routes import health, index_images, listings, match, search
+from .routes import metrics as metrics_route
+from .service import Service
+from .settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("lookalike.api")
+
+_DESCRIPTION = """\
+Find copied product photos (mirror, crop, recompress, watermark, template paste, background
+swap) in a local reference catalog. Send `x-api-key: KEY` (or `Authorization: Bearer KEY`)
+with every request except `/healthz`. Images travel as URLs (fetched by a guarded fetcher
+that only reaches public hosts), base64 in JSON, or multipart uploads.
+"""
+# Read by hand (JSON or multipart), so their schemas are added to the components here.
+_BODY_MODELS = (MatchRequest, SearchRequest, GateRequest, IngestRequest)
+
+
+def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = None) -> FastAPI:
+    """The service over ``settings.index`` (default: :func:`get_settings`). ``fetcher``
+    replaces the URL fetcher built from the settings (tests inject a resolver)."""
+    settings = settings or get_settings()
+    keys = KeyStore.from_settings(settings)  # fails fast, before any model is loaded
+    if keys.disabled:
+        logger.warning(
+            "API keys are OFF (auth disabled): anyone who can reach %s:%s can use and change the index. "
+            "Local demos only.",
+            settings.host,
+            settings.port,
+        )
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = await Service.start(settings, fetcher)
+        metrics.describe(service.engine.embedder.info)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.close()
+
+    app = FastAPI(
+        title="lookalike", version=version("lookalike"), description=_DESCRIPTION, lifespan=lifespan
+    )
+    app.state.keys = keys
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    keyed = [Depends(require_api_key)]
+    app.include_router(health.router)
+    for router in (match.router, search.router, listings.router, index_images.router):
+        app.include_router(router, dependencies=keyed)
+    app.include_router(metrics_route.router, dependencies=[] if settings.metrics_public else keyed)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts refused bodies too
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            _, defs = models_json_schema(
+                [(model, "validation") for model in _BODY_MODELS], ref_template="#/components/schemas/{model}"
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build

@@ -1,0 +1,52 @@
+"""The dependencies routes declare: the running service, its settings, and the API key check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from .auth import KeyStore
+from .metrics import Metrics
+from .service import Service
+from .settings import Settings
+
+__all__ = ["KeysDep", "MetricsDep", "ServiceDep", "SettingsDep", "require_api_key"]
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def get_keys(request: Request) -> KeyStore:
+    keys: KeyStore = request.app.state.keys
+    return keys
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_app_settings(service: Annotated[Service, Depends(get_service)]) -> Settings:
+    return service.settings
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+# auto_error=False: a missing key is answered by KeyStore with the service's own JSON error.
+_key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="an API key")
+_bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
+
+
+def require_api_key(
+    keys: KeysDep,
+    api_key: Annotated[str | None, Security(_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    keys.check(api_key or (bearer.credentials if bearer else None))

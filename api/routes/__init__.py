@@ -1,0 +1,1 @@
+"""One router per resource: match, search, listings, index images, health, metrics."""

@@ -1,0 +1,17 @@
+"""``GET /metrics``: Prometheus text format (behind the key unless LOOKALIKE_METRICS_PUBLIC)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ..deps import MetricsDep, ServiceDep
+from ..metrics import CONTENT_TYPE
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+async def metrics(service: ServiceDep, registry: MetricsDep) -> Response:
+    return Response(await service.run(registry.render, service.index), media_type=CONTENT_TYPE)

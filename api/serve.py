@@ -1,0 +1,154 @@
+"""Running the service: ``lookalike serve``, :func:`serve` for the demo, and
+:class:`BackgroundServer` (uvicorn on a thread) for tests and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+from starlette.types import ASGIApp
+
+from ..errors import ConfigError
+from .settings import Settings, get_settings
+
+__all__ = ["BackgroundServer", "curl_example", "register", "serve"]
+
+
+class BackgroundServer:
+    """A real uvicorn server on a thread; ``port=0`` picks a free one. Use as a context
+    manager; ``url`` is its base URL once started."""
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        # log_config=None: leave logging to the host program (pytest captures it).
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+        )
+        self._thread = threading.Thread(target=self._server.run, name="lookalike-server", daemon=True)
+        self.url = ""
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ConfigError("the server did not start (see the log for why)")
+            time.sleep(0.02)
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> BackgroundServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def curl_example(url: str, key: str | None, images: tuple[str | Path, str | Path] | None) -> str:
+    """A ready-to-paste ``curl`` line for ``POST /image/match``."""
+    parts = ["curl", "-s", "-X", "POST", f"{url}/image/match"]
+    if key is not None:
+        parts += ["-H", f"x-api-key: {key}"]
+    if images is None:
+        body = '{"source_url": "https://example.com/a.jpg", "target_url": "https://example.com/b.jpg"}'
+        parts += ["-H", "content-type: application/json", "-d", body]
+    else:
+        parts += ["-F", f"source_image=@{images[0]}", "-F", f"target_image=@{images[1]}"]
+    return shlex.join(parts)
+
+
+class _AnnouncingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, banner: str) -> None:
+        super().__init__(config)
+        self.banner = banner
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.banner, flush=True)
+
+
+def serve(
+    index_path: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    api_key: str | None = None,
+    no_auth: bool = False,
+    example_images: tuple[str | Path, str | Path] | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Serve the API over ``index_path`` until interrupted; blocks.
+
+    Everything not passed comes from ``settings`` (default: ``LOOKALIKE_*`` variables).
+    ``api_key`` adds one key and puts it in the printed curl line (a demo's generated key);
+    ``no_auth`` switches keys off and warns. ``example_images`` (two files) make the curl line
+    an upload that runs as pasted.
+    """
+    base = settings or get_settings()
+    updates: dict[str, Any] = {"auth_disabled": base.auth_disabled or no_auth}
+    if index_path is not None:
+        updates["index"] = Path(index_path)
+    if host is not None:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    if api_key is not None:
+        updates["api_keys"] = [*base.api_keys, SecretStr(api_key)]
+    config = Settings(**{**base.model_dump(), **updates})
+    # Imported here so that every other ``lookalike`` command starts without FastAPI.
+    from .app import create_app
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    app = create_app(config)
+    url = f"http://{config.host}:{config.port}"
+    key = None if config.auth_disabled else (api_key or "$LOOKALIKE_API_KEY")
+    banner = "\n".join(
+        [
+            f"lookalike is serving {config.index}",
+            f"  API:  {url}",
+            f"  docs: {url}/docs",
+            f"  try:  {curl_example(url, key, example_images)}",
+        ]
+    )
+    server = _AnnouncingServer(
+        uvicorn.Config(app, host=config.host, port=config.port, server_header=False), banner
+    )
+    server.run()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    serve(args.index, args.host, args.port, no_auth=args.no_auth)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``lookalike serve`` to the CLI."""
+    p = subparsers.add_parser(
+        "serve",
+        help="serve the HTTP API over an index",
+        description="Serve the HTTP API (uvicorn). Settings come from LOOKALIKE_* variables; "
+        "API keys from LOOKALIKE_API_KEYS or LOOKALIKE_API_KEYS_FILE.",
+    )
+    p.add_argument(
+        "--index", default=None, help="index folder (default: LOOKALIKE_INDEX); created if missing"
+    )
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    p.add_argument("--no-auth", action="store_true", help="no API keys: local demos only (prints a warning)")
+    p.set_defaults(func=_cmd_serve)

@@ -1,0 +1,89 @@
+"""What one running service holds: the engine over its index, the fetcher, the worker pool.
+
+Decoding, inference and index access are blocking, so every call into the engine goes
+through :meth:`Service.run`, on a thread pool sized by ``settings.workers`` (the cores by
+default); the event loop only moves bytes. Readers never see half an ingest batch because
+:class:`~lookalike.index.store.Index` commits a batch and updates its in-memory indexes
+under one lock, which searches take too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from ..embed.registry import get_embedder
+from ..engine import Engine
+from ..errors import ConfigError
+from ..index.manifest import MANIFEST_NAME
+from ..index.store import Index
+from .fetch import Fetcher
+from .settings import Settings
+
+__all__ = ["Service", "open_engine"]
+
+T = TypeVar("T")
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The engine over ``settings.index``, opened for writing (this process holds its lock);
+    a missing index is created with ``settings.embedder``."""
+    if settings.index is None:
+        raise ConfigError("no index to serve: pass --index DIR or set LOOKALIKE_INDEX")
+    path = Path(settings.index)
+    name = Index.open_manifest(path).embedder.name if (path / MANIFEST_NAME).exists() else settings.embedder
+    embedder = get_embedder(name, threads=settings.threads)
+    return Engine(
+        embedder,
+        Index.open_or_create(path, embedder.info),
+        max_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_image_pixels,
+    )
+
+
+class Service:
+    def __init__(self, settings: Settings, engine: Engine, fetcher: Fetcher) -> None:
+        if engine.index is None:
+            raise ConfigError("the service needs an engine with an index")
+        self.settings = settings
+        self.engine = engine
+        self.index: Index = engine.index
+        self.fetcher = fetcher
+        self.limiter = anyio.CapacityLimiter(settings.workers)
+
+    @classmethod
+    async def start(cls, settings: Settings, fetcher: Fetcher | None = None) -> Service:
+        engine = await anyio.to_thread.run_sync(open_engine, settings)
+        return cls(settings, engine, fetcher or fetcher_for(settings))
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` on the worker pool."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+    async def image(self, ref: str | bytes) -> bytes:
+        """The bytes of an image sent inline (bytes) or by URL (str)."""
+        return ref if isinstance(ref, bytes) else await self.fetcher.fetch(ref)
+
+    async def close(self) -> None:
+        await self.fetcher.aclose()
+        await anyio.to_thread.run_sync(self._close_index)
+
+    def _close_index(self) -> None:
+        # A checkpoint now spares the next start replaying this session's changes.
+        try:
+            self.index.save()
+        finally:
+            self.index.close()
+
+
+def fetcher_for(settings: Settings) -> Fetcher:
+    return Fetcher(
+        allow_private_networks=settings.allow_private_networks,
+        max_bytes=settings.max_image_bytes,
+        timeout_s=settings.fetch_timeout_s,
+        max_redirects=settings.fetch_max_redirects,
+    )

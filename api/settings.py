@@ -1,0 +1,69 @@
+"""Everything the service lets an operator configure, read from ``LOOKALIKE_*`` variables.
+
+``LOOKALIKE_API_KEYS`` is a comma-separated list; ``LOOKALIKE_API_KEYS_FILE`` names a file
+of SHA-256 key hashes (one a line, ``#`` comments), so plain keys need not sit on the
+server at all. Without either the service refuses to start, unless keys are switched off
+explicitly with ``LOOKALIKE_AUTH_DISABLED=true`` (local demos only).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ..embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore")
+
+    index: Path | None = Field(default=None, description="index folder to serve (created if missing)")
+    embedder: str = Field(
+        default="sscd", description="embedder for a new index; an existing one keeps its own"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_keys_file: Path | None = None
+    auth_disabled: bool = False
+    metrics_public: bool = Field(default=False, description="serve /metrics without a key")
+
+    allow_private_networks: bool = Field(
+        default=False, description="let URL fetches reach private and loopback addresses (an internal CDN)"
+    )
+    fetch_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    fetch_max_redirects: int = Field(default=3, ge=0, le=10)
+    fetch_concurrency: int = Field(
+        default=8, ge=1, le=64, description="parallel downloads within one ingest batch"
+    )
+
+    max_image_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES, gt=0, description="per image: upload, base64 or download"
+    )
+    max_image_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
+    max_request_bytes: int = Field(default=48 * 1024 * 1024, gt=0, description="whole request body")
+    max_batch_items: int = Field(default=256, ge=1, description="images per POST /index/images")
+
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="inference threads")
+    threads: int | None = Field(default=None, ge=1, description="ONNX Runtime threads per inference")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read from the environment once."""
+    return Settings()
