@@ -21,8 +21,6 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 import pytest
-from PIL import Image
-
 from lookalike.api.addresses import classify, parse_ip_host
 from lookalike.api.fetch import Fetcher, sniff_image
 from lookalike.errors import (
@@ -32,6 +30,7 @@ from lookalike.errors import (
     UnsafeURLError,
     UnsupportedFormatError,
 )
+from PIL import Image
 
 T = TypeVar("T")
 PUBLIC_IP = "93.184.216.34"  # a public address; the transport routes it to a loopback server
@@ -152,7 +151,9 @@ class Recorder(httpx.AsyncBaseTransport):
         origin = self.routes.get(request.url.host)
         if origin is not None:
             url = request.url.copy_with(host="127.0.0.1", port=origin.port)
-            request = httpx.Request(request.method, url, headers=request.headers, extensions=request.extensions)
+            request = httpx.Request(
+                request.method, url, headers=request.headers, extensions=request.extensions
+            )
         elif not ipaddress.ip_address(request.url.host).is_loopback:
             raise httpx.ConnectError(f"test transport: {request.url.host} is not on this machine")
         return await self._inner.handle_async_request(request)
@@ -404,7 +405,9 @@ def test_redirect_to_a_private_address_is_refused(origin: Origin, to: str) -> No
         location = urllib.parse.quote(to.format(target=target.port), safe="")
         transport = Recorder({PUBLIC_IP: origin})
         with pytest.raises(UnsafeURLError):
-            run_fetch(f"http://images.example/redirect?to={location}", FakeResolver(RESOLVER_TABLE), transport)
+            run_fetch(
+                f"http://images.example/redirect?to={location}", FakeResolver(RESOLVER_TABLE), transport
+            )
         assert [r.url.host for r in transport.requests] == [PUBLIC_IP]
         assert target.connections == 0
     finally:
