@@ -1,0 +1,168 @@
+"""Fit an embedder's calibration anchors on the ``fit`` split; report them on ``test``.
+
+``cos_match`` (-> similarity 0.85) is the lowest cosine at which at most 0.5 % of the fit
+split's distractor queries (copies of nothing in the catalog) would raise an alarm, which
+maximises recall under that false-positive budget. ``cos_identical`` (-> 0.97) best separates
+the near-identical edits (:data:`.edits.NEAR_IDENTICAL`) from every other copy under the
+scorer's fused rule (cosine at or above the anchor, or a pHash distance at or below
+``hash_identical`` on a pair that already matches): the cosine maximising the share of
+near-identical copies at >= 0.97 minus the share of other copies at >= 0.97.
+
+Nothing is tuned on ``test``: its numbers are computed once with the anchors fitted on ``fit``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..embed.encode import Descriptor, Encoder
+from ..embed.hashes import hamming
+from ..embed.registry import Calibration, get_embedder, get_spec
+from ..errors import InputError
+from .dataset import Benchmark, Query, load_image
+from .edits import NEAR_IDENTICAL
+
+__all__ = ["MAX_DISTRACTOR_FPR", "CalibrationFit", "SplitCheck", "calibrate", "fit_anchors", "to_markdown"]
+
+MAX_DISTRACTOR_FPR = 0.005
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """What calibration needs per query: its best cosine over the catalog (distractors), or
+    the cosine and pHash distance to its own reference (copies), with its transform."""
+
+    distractor_best: np.ndarray
+    copy_cosine: np.ndarray
+    copy_hash: np.ndarray
+    copy_near_identical: np.ndarray
+
+
+@dataclass(frozen=True)
+class SplitCheck:
+    split: str
+    #: "registry" (the anchors shipped before this fit) or "fitted".
+    anchors: str
+    cos_match: float
+    cos_identical: float
+    copies: int
+    distractors: int
+    distractor_fpr: float
+    recall_at_match: float
+    near_identical_at_identical: float
+    others_at_identical: float
+
+
+@dataclass(frozen=True)
+class CalibrationFit:
+    embedder: str
+    calibration: Calibration
+    previous: Calibration
+    checks: list[SplitCheck]
+
+
+def _pairs(queries: Sequence[Query], q_desc: list[Descriptor], refs: dict[str, Descriptor]) -> Pairs:
+    ref_matrix = np.stack([d.vector for d in refs.values()])
+    best, cos, dist, near = [], [], [], []
+    for query, desc in zip(queries, q_desc, strict=True):
+        if query.reference_id is None:
+            best.append(float((ref_matrix @ desc.vector).max()))
+            continue
+        ref = refs[query.reference_id]
+        cos.append(float(desc.vector @ ref.vector))
+        dist.append(min(hamming(desc.phash, ref.phash), hamming(desc.phash_mirror, ref.phash)))
+        near.append(query.transform in NEAR_IDENTICAL)
+    return Pairs(np.array(best), np.array(cos), np.array(dist), np.array(near, dtype=bool))
+
+
+def _at_identical(pairs: Pairs, cal: Calibration) -> np.ndarray:
+    """Which copies the scorer puts at >= 0.97."""
+    matched = pairs.copy_cosine >= cal.cos_match
+    return (pairs.copy_cosine >= cal.cos_identical) | (matched & (pairs.copy_hash <= cal.hash_identical))
+
+
+def fit_anchors(pairs: Pairs, hash_identical: int) -> Calibration:
+    """The anchors, from the fit split's pairs only."""
+    if (
+        not len(pairs.distractor_best)
+        or not pairs.copy_near_identical.any()
+        or pairs.copy_near_identical.all()
+    ):
+        raise InputError("calibration needs distractor queries, near-identical copies and other copies")
+    worst = np.sort(pairs.distractor_best)[::-1]
+    allowed = int(np.floor(MAX_DISTRACTOR_FPR * len(worst)))
+    # Just above the (allowed + 1)-th highest distractor (at most `allowed` alarms), on the
+    # registry's 4-decimal grid.
+    cos_match = math.floor(worst[allowed] * 10_000 + 1) / 10_000
+    best_j, cos_identical = -2.0, cos_match
+    for c in np.unique(pairs.copy_cosine[pairs.copy_cosine > cos_match]):
+        lifted = _at_identical(pairs, Calibration(cos_match, float(c), hash_identical))
+        j = lifted[pairs.copy_near_identical].mean() - lifted[~pairs.copy_near_identical].mean()
+        if j > best_j:
+            best_j, cos_identical = j, float(c)
+    return Calibration(cos_match, round(cos_identical, 4), hash_identical)
+
+
+def _check(split: str, anchors: str, pairs: Pairs, cal: Calibration) -> SplitCheck:
+    lifted = _at_identical(pairs, cal)
+    return SplitCheck(
+        split=split,
+        anchors=anchors,
+        cos_match=cal.cos_match,
+        cos_identical=cal.cos_identical,
+        copies=len(pairs.copy_cosine),
+        distractors=len(pairs.distractor_best),
+        distractor_fpr=float((pairs.distractor_best >= cal.cos_match).mean()),
+        recall_at_match=float((pairs.copy_cosine >= cal.cos_match).mean()),
+        near_identical_at_identical=float(lifted[pairs.copy_near_identical].mean()),
+        others_at_identical=float(lifted[~pairs.copy_near_identical].mean()),
+    )
+
+
+def calibrate(bench: Benchmark, embedder_name: str = "sscd", threads: int | None = None) -> CalibrationFit:
+    """Encode the catalog and every query once, fit on ``fit``, check on both splits."""
+    encoder = Encoder(get_embedder(embedder_name, threads=threads))
+    refs: dict[str, Descriptor] = {}
+    for start in range(0, len(bench.references), 32):
+        batch = bench.references[start : start + 32]
+        refs.update(
+            zip([r for r, _ in batch], encoder.encode([load_image(p) for _, p in batch]), strict=True)
+        )
+    by_split = {}
+    for split in ("fit", "test"):
+        queries = bench.select(split)
+        descs: list[Descriptor] = []
+        for start in range(0, len(queries), 32):
+            descs += encoder.encode([load_image(q.path) for q in queries[start : start + 32]])
+        by_split[split] = _pairs(queries, descs, refs)
+    previous = get_spec(embedder_name).calibration
+    fitted = fit_anchors(by_split["fit"], previous.hash_identical)
+    checks = [
+        _check(split, label, pairs, cal)
+        for split, pairs in by_split.items()
+        for label, cal in (("registry", previous), ("fitted", fitted))
+    ]
+    return CalibrationFit(embedder_name, fitted, previous, checks)
+
+
+def to_markdown(fit: CalibrationFit) -> str:
+    cal, old = fit.calibration, fit.previous
+    lines = [
+        f"Fitted `{fit.embedder}` anchors on the fit split: cos_match {cal.cos_match} (was {old.cos_match}), "
+        f"cos_identical {cal.cos_identical} (was {old.cos_identical}), hash_identical {cal.hash_identical}.",
+        "",
+        "| split | anchors | cos_match | cos_identical | copies | distractor queries | FPR@0.85 "
+        "| recall@0.85 | near-identical >= 0.97 | other copies >= 0.97 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in fit.checks:
+        lines.append(
+            f"| {c.split} | {c.anchors} | {c.cos_match} | {c.cos_identical} | {c.copies} | {c.distractors} "
+            f"| {c.distractor_fpr:.4f} | {c.recall_at_match:.4f} | {c.near_identical_at_identical:.4f} "
+            f"| {c.others_at_identical:.4f} |"
+        )
+    return "\n".join(lines) + "\n"

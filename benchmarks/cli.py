@@ -1,0 +1,115 @@
+"""``lookalike bench make``, ``run`` and ``calibrate`` (registered by ``lookalike.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..embed.registry import MODELS
+from .calibrate import calibrate, to_markdown
+from .dataset import SPLITS, Benchmark
+from .make import make_benchmark
+from .methods import METHODS, MethodOptions
+from .report import write_report
+from .runner import run_method
+
+__all__ = ["register"]
+
+
+def cmd_make(args: argparse.Namespace) -> int:
+    manifest = make_benchmark(
+        args.originals,
+        args.out,
+        seed=args.seed,
+        sources=args.sources,
+        distractors=args.distractors,
+        distractor_queries=args.distractor_queries,
+        queries_per_image=args.queries_per_image,
+    )
+    counts = manifest["counts"]
+    print(
+        f"wrote {args.out}: {counts['references']} references ({counts['sources']} sources, "
+        f"{counts['distractor_references']} distractors), {counts['queries']} queries "
+        f"({len(manifest['skipped'])} originals skipped)"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    bench = Benchmark.load(args.bench)
+    queries = bench.select(args.split)
+    options = MethodOptions(threads=args.threads, clip_checkpoint=args.clip_checkpoint)
+    runs = []
+    for name in args.method or list(METHODS):
+        run = run_method(name, bench, queries, k=args.k, options=options, verbose=not args.quiet)
+        if run.skipped and not args.quiet:
+            print(f"{name}: not run: {run.skipped}", file=sys.stderr, flush=True)
+        runs.append(run)
+    command = (
+        "lookalike " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "lookalike bench run ..."
+    )
+    report = write_report(runs, bench, queries, args.out, args.split, command)
+    print(report.read_text())
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    fit = calibrate(Benchmark.load(args.bench), args.embedder, threads=args.threads)
+    text = to_markdown(fit)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    bench = subparsers.add_parser(
+        "bench", help="recall benchmark: make a DISC21-layout set, run methods on it"
+    )
+    sub = bench.add_subparsers(dest="bench_command", required=True)
+
+    p = sub.add_parser(
+        "make", help="write a benchmark (references, edited queries, ground truth) from originals"
+    )
+    p.add_argument("--originals", required=True, help="folder of original images")
+    p.add_argument("--out", required=True, help="new benchmark folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sources", type=int, default=300, help="originals copied by queries (default 300)")
+    p.add_argument(
+        "--distractors", type=int, default=None, help="references no query copies (default: half the rest)"
+    )
+    p.add_argument(
+        "--distractor-queries",
+        type=int,
+        default=None,
+        help="originals edited into queries that match nothing",
+    )
+    p.add_argument("--queries-per-image", type=int, default=2, help="edited queries per source (default 2)")
+    p.set_defaults(func=cmd_make)
+
+    p = sub.add_parser("run", help="run methods and peers on a benchmark; write a report folder")
+    p.add_argument("--bench", required=True, help="benchmark folder (lookalike bench make)")
+    p.add_argument(
+        "--method", action="append", choices=sorted(METHODS), help="repeat for several (default: all)"
+    )
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument(
+        "--split", choices=SPLITS, default="all", help="queries to evaluate (calibration uses fit)"
+    )
+    p.add_argument("--k", type=int, default=10, help="predictions per query (default 10)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--clip-checkpoint", default=None, help="clip: local open_clip checkpoint file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "calibrate", help="fit an embedder's calibration anchors on the fit split, check on test"
+    )
+    p.add_argument("--bench", required=True, help="benchmark folder (lookalike bench make)")
+    p.add_argument("--embedder", default="sscd", choices=sorted(MODELS))
+    p.add_argument("--out", default=None, help="also write the Markdown table here")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.set_defaults(func=cmd_calibrate)

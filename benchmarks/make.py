@@ -1,0 +1,183 @@
+"""Any folder of originals -> a benchmark folder in the DISC21 layout (see :mod:`.dataset`).
+
+The originals are shuffled by the seed and dealt into three disjoint roles: *sources*
+(written as references, and edited into queries), *distractor references* (written as
+references only) and *distractor query images* (edited into queries whose reference is
+empty). File names are sequence numbers of a second shuffle, so a name says nothing about
+its role. Each query's edit cycles through every edit (the background swap only for
+cut-outs); its random draws come from a generator seeded by (seed, query number), so the
+same seed and originals give byte-identical folders.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PIL
+from PIL import Image, ImageOps
+
+from ..embed.decode import IMAGE_SUFFIXES, read_image_bytes
+from ..errors import ConfigError, InputError
+from .dataset import GROUND_TRUTH, MANIFEST, META
+from .edits import EDITS, apply_edit, flatten, has_cutout
+
+__all__ = ["MAX_SIDE", "make_benchmark"]
+
+#: Originals are thumbnailed to this longer side first, as lookalike's decoder does.
+MAX_SIDE = 1024
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class _Original:
+    name: str
+    image: Image.Image
+    sha256: str
+
+
+def _load(path: Path, name: str) -> _Original:
+    """An upright image, RGBA when it has transparency (cut-outs keep their alpha for
+    background swaps), RGB otherwise."""
+    data = read_image_bytes(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+            opened.seek(0)
+            im = ImageOps.exif_transpose(opened)
+            transparent = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+            im = im.convert("RGBA" if transparent else "RGB")
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{path}: cannot decode: {exc}") from exc
+    im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    return _Original(name, im, hashlib.sha256(data).hexdigest())
+
+
+def _edit_cycle(counter: Iterator[int]) -> Iterator[str]:
+    """Edit names in a fixed round robin shared by all queries."""
+    names = list(EDITS)
+    while True:
+        yield names[next(counter) % len(names)]
+
+
+def _save(image: Image.Image, path: Path) -> None:
+    image.save(path, "JPEG", quality=JPEG_QUALITY)
+
+
+def make_benchmark(
+    originals: str | Path,
+    out: str | Path,
+    seed: int = 0,
+    sources: int = 300,
+    distractors: int | None = None,
+    distractor_queries: int | None = None,
+    queries_per_image: int = 2,
+) -> dict[str, Any]:
+    """Write a benchmark to ``out`` (which must not hold one yet); returns its manifest.
+
+    ``distractors`` (references that no query copies) and ``distractor_queries`` (images
+    edited into queries that match nothing) default to halves of what the sources leave.
+    """
+    src_dir, folder = Path(originals), Path(out)
+    if (folder / MANIFEST).exists():
+        raise ConfigError(f"{folder} already holds a benchmark; choose a new --out")
+    files = sorted(p for p in src_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    rest = len(files) - sources
+    n_dref = rest // 2 if distractors is None else distractors
+    n_dq = rest - n_dref if distractor_queries is None else distractor_queries
+    if sources < 1 or min(n_dref, n_dq, queries_per_image - 1) < 0 or sources + n_dref + n_dq > len(files):
+        raise ConfigError(
+            f"{src_dir} has {len(files)} images: cannot take {sources} sources + {n_dref} distractor "
+            f"references + {n_dq} distractor query images ({queries_per_image} queries per image)"
+        )
+    rng = np.random.default_rng(seed)
+    chosen = [files[i] for i in rng.permutation(len(files))[: sources + n_dref + n_dq]]
+    roles = ["source"] * sources + ["distractor"] * n_dref + ["distractor_query"] * n_dq
+    (folder / "references").mkdir(parents=True, exist_ok=True)
+    (folder / "queries").mkdir(exist_ok=True)
+
+    ref_numbers = iter(rng.permutation(sources + n_dref))
+    query_numbers = iter(rng.permutation((sources + n_dq) * queries_per_image))
+    cycle = count()
+    truth: list[dict[str, str]] = []
+    meta: list[dict[str, str]] = []
+    inputs: list[dict[str, str]] = []
+    skipped: list[dict[str, str]] = []
+    for pos, (path, role) in enumerate(zip(chosen, roles, strict=True)):
+        name = path.relative_to(src_dir).as_posix()
+        try:
+            original = _load(path, name)
+        except InputError as exc:
+            skipped.append({"file": name, "error": str(exc)})
+            continue
+        inputs.append({"file": name, "sha256": original.sha256})
+        ref_id = None
+        if role != "distractor_query":
+            ref_id = f"R{next(ref_numbers):06d}"
+            _save(flatten(original.image), folder / "references" / f"{ref_id}.jpg")
+        if role == "distractor":
+            continue
+        cutout = has_cutout(original.image)
+        split = "fit" if pos % 2 == 0 else "test"
+        for _ in range(queries_per_image):
+            number = next(query_numbers)
+            transform = next(n for n in _edit_cycle(cycle) if cutout or not EDITS[n].needs_cutout)
+            edited, params = apply_edit(transform, original.image, np.random.default_rng([seed, int(number)]))
+            query_id = f"Q{number:06d}"
+            _save(edited, folder / "queries" / f"{query_id}.jpg")
+            truth.append(
+                {"query_id": query_id, "reference_id": ref_id if ref_id and role == "source" else ""}
+            )
+            meta.append(
+                {
+                    "query_id": query_id,
+                    "transform": transform,
+                    "family": EDITS[transform].family,
+                    "split": split,
+                    "params": json.dumps(params, sort_keys=True),
+                }
+            )
+    _write_csv(folder / GROUND_TRUTH, ["query_id", "reference_id"], truth)
+    _write_csv(folder / META, ["query_id", "transform", "family", "split", "params"], meta)
+    manifest = {
+        "format": "DISC21 (Image Similarity Challenge 2021) layout",
+        "seed": seed,
+        "originals": str(src_dir),
+        "counts": {
+            "sources": sources,
+            "distractor_references": n_dref,
+            "distractor_query_images": n_dq,
+            "queries_per_image": queries_per_image,
+            "references": sum(1 for _ in (folder / "references").glob("*.jpg")),
+            "queries": len(truth),
+        },
+        "edits": {n: e.family for n, e in EDITS.items()},
+        "versions": {"lookalike": _version(), "pillow": PIL.__version__, "numpy": np.__version__},
+        "inputs": sorted(inputs, key=lambda i: i["file"]),
+        "skipped": skipped,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _write_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda r: r["query_id"]))
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("lookalike")

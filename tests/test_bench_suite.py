@@ -1,0 +1,150 @@
+"""``lookalike bench make`` / ``run`` / ``calibrate`` end to end on scikit-image's photos."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lookalike.benchmarks.calibrate import MAX_DISTRACTOR_FPR, calibrate
+from lookalike.benchmarks.dataset import Benchmark, truth_of
+from lookalike.benchmarks.make import make_benchmark
+from lookalike.benchmarks.metrics import Prediction, evaluate
+from lookalike.cli import main
+from lookalike.errors import ConfigError, InputError
+from PIL import Image, ImageDraw
+from skimage import data
+
+DATA = Path(data.__file__).parent
+PHOTOS = ["astronaut.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg", "retina.jpg"]
+PHOTOS += ["camera.png", "coins.png", "moon.png"]
+CUTOUTS = ["chelsea.png", "coffee.png"]
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten originals: eight photos and two cut-outs with a transparent background."""
+    folder = tmp_path_factory.mktemp("originals")
+    for name in PHOTOS:
+        with Image.open(DATA / name) as im:
+            im.thumbnail((384, 384))
+            im.save(folder / f"{Path(name).stem}.png")
+    for name in CUTOUTS:
+        with Image.open(DATA / name) as photo:
+            im = photo.convert("RGBA")
+        im.thumbnail((384, 384))
+        mask = Image.new("L", im.size, 0)
+        ImageDraw.Draw(mask).ellipse(
+            (im.width // 6, im.height // 8, im.width * 5 // 6, im.height * 7 // 8), 255
+        )
+        im.putalpha(mask)
+        im.save(folder / f"{Path(name).stem}_cutout.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bench(originals: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "b"
+    make_benchmark(originals, out, seed=5, sources=6, distractors=2, distractor_queries=2)
+    return out
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_make_writes_the_disc21_layout(bench: Path, originals: Path) -> None:
+    loaded = Benchmark.load(bench)
+    assert len(loaded.references) == 8  # 6 sources + 2 distractor references
+    assert len(loaded.queries) == 16  # 2 edits of each of 6 sources and 2 distractor images
+    assert sum(q.is_distractor for q in loaded.queries) == 4
+    assert all(p.name.startswith("R") for _, p in loaded.references)
+    with (bench / "ground_truth.csv").open() as f:
+        assert next(csv.reader(f)) == ["query_id", "reference_id"]
+    manifest = json.loads((bench / "manifest.json").read_text())
+    assert manifest["seed"] == 5 and len(manifest["inputs"]) == 10
+    by_file = {i["file"]: i["sha256"] for i in manifest["inputs"]}
+    assert by_file["rocket.png"] == hashlib.sha256((originals / "rocket.png").read_bytes()).hexdigest()
+    # Every edit of one original lands in one split, so fitting never sees the test originals.
+    splits: dict[str, set[str]] = {}
+    for q in loaded.queries:
+        if q.reference_id:
+            splits.setdefault(q.reference_id, set()).add(q.split)
+    assert all(len(s) == 1 for s in splits.values())
+    assert {q.split for q in loaded.queries} == {"fit", "test"}
+    # Queries cycle through the edits instead of repeating one.
+    assert len({q.transform for q in loaded.queries}) == 16
+
+
+def test_make_is_deterministic_for_a_seed(originals: Path, bench: Path, tmp_path: Path) -> None:
+    make_benchmark(originals, tmp_path / "again", seed=5, sources=6, distractors=2, distractor_queries=2)
+    assert _digests(tmp_path / "again") == _digests(bench)
+    make_benchmark(originals, tmp_path / "other", seed=6, sources=6, distractors=2, distractor_queries=2)
+    assert _digests(tmp_path / "other") != _digests(bench)
+
+
+def test_make_refuses_impossible_requests(originals: Path, bench: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot take"):
+        make_benchmark(originals, tmp_path / "x", sources=8, distractors=2, distractor_queries=2)
+    with pytest.raises(ConfigError, match="already holds"):
+        make_benchmark(originals, bench, sources=2)
+    with pytest.raises(InputError, match="not a benchmark"):
+        Benchmark.load(originals)
+
+
+@pytest.mark.slow
+def test_bench_run_end_to_end(bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report"
+    methods = [
+        "lookalike",
+        "sscd-lite",
+        "phash",
+        "pdq",
+        "pdqhash",
+        "perception-phash",
+        "imagededup-phash",
+        "clip",
+    ]
+    args = ["bench", "run", "--bench", str(bench), "--out", str(out), "--quiet", "--threads", "2"]
+    assert main([*args, *[f"--method={m}" for m in methods]]) == 0
+    for name in ("report.md", "results.csv", "per_transform.csv", "pr_curves.png", "recall_by_transform.png"):
+        assert (out / name).is_file(), name
+    with Image.open(out / "pr_curves.png") as im:
+        assert im.size[0] > 400
+    with (out / "results.csv").open() as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert set(rows) == set(methods)
+    assert rows["clip"]["status"] == "skipped" and "weights" in rows["clip"]["reason"]
+    lookalike = rows["lookalike"]
+    assert lookalike["status"] == "ok"
+    # The shipped pipeline finds every copy of these six photos first, phash does not
+    # (mirrors, crops and template pastes defeat it).
+    assert float(lookalike["recall_at_1"]) == 1.0
+    assert float(lookalike["micro_ap"]) > float(rows["phash"]["micro_ap"])
+    assert float(lookalike["index_bytes_per_image"]) > 0 and float(lookalike["query_p50_ms"]) > 0
+    # The predictions file is the ISC format and rescoring it gives the reported µAP.
+    loaded = Benchmark.load(bench)
+    with (out / "predictions" / "lookalike.csv").open() as f:
+        preds = [Prediction(r["query_id"], r["reference_id"], float(r["score"])) for r in csv.DictReader(f)]
+    assert evaluate(preds, truth_of(loaded.queries)).micro_ap == pytest.approx(float(lookalike["micro_ap"]))
+    report = (out / "report.md").read_text()
+    assert "| lookalike |" in report and "Not run:" in report and "**clip**" in report
+    assert "lookalike bench run" in capsys.readouterr().out
+
+
+def test_calibration_fits_on_fit_and_reports_test(bench: Path) -> None:
+    fit = calibrate(Benchmark.load(bench), "fake")
+    cal = fit.calibration
+    assert 0.0 < cal.cos_match < cal.cos_identical <= 1.0
+    fitted = {c.split: c for c in fit.checks if c.anchors == "fitted"}
+    assert set(fitted) == {"fit", "test"}
+    assert fitted["fit"].distractor_fpr <= MAX_DISTRACTOR_FPR
+    assert fitted["fit"].copies + fitted["test"].copies == 12
+    assert np.isfinite(fitted["test"].recall_at_match)
