@@ -215,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plugins() -> list[Callable[[Any], None]]:
     """Commands defined next to the code they drive (service, benchmark, index tools)."""
-    return []
+    from .benchmarks.cli import register as bench
+
+    return [bench]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
