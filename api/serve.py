@@ -58,17 +58,32 @@ class BackgroundServer:
         self.stop()
 
 
-def curl_example(url: str, key: str | None, images: tuple[str | Path, str | Path] | None) -> str:
-    """A ready-to-paste ``curl`` line for ``POST /image/match``."""
-    parts = ["curl", "-s", "-X", "POST", f"{url}/image/match"]
+def curl_example(
+    url: str,
+    images: tuple[str | Path, str | Path] | None = None,
+    *,
+    key: str | None = None,
+    key_variable: str | None = None,
+) -> str:
+    """A ready-to-paste ``curl`` line for ``POST /image/match``: an upload of ``images``
+    (or the JSON shape with placeholder URLs), with ``key`` written out or read from the
+    shell variable ``key_variable``."""
+    parts = ["curl", "-s", "-X", "POST", shlex.quote(f"{url}/image/match")]
     if key is not None:
-        parts += ["-H", f"x-api-key: {key}"]
+        parts += ["-H", shlex.quote(f"x-api-key: {key}")]
+    elif key_variable is not None:
+        parts += ["-H", f'"x-api-key: ${key_variable}"']  # double quotes: the shell expands it
     if images is None:
         body = '{"source_url": "https://example.com/a.jpg", "target_url": "https://example.com/b.jpg"}'
-        parts += ["-H", "content-type: application/json", "-d", body]
+        parts += ["-H", "'content-type: application/json'", "-d", shlex.quote(body)]
     else:
-        parts += ["-F", f"source_image=@{images[0]}", "-F", f"target_image=@{images[1]}"]
-    return shlex.join(parts)
+        parts += [
+            "-F",
+            shlex.quote(f"source_image=@{images[0]}"),
+            "-F",
+            shlex.quote(f"target_image=@{images[1]}"),
+        ]
+    return " ".join(parts)
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -117,15 +132,15 @@ def serve(
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     app = create_app(config)
     url = f"http://{config.host}:{config.port}"
-    key = None if config.auth_disabled else (api_key or "$LOOKALIKE_API_KEY")
-    banner = "\n".join(
-        [
-            f"lookalike is serving {config.index}",
-            f"  API:  {url}",
-            f"  docs: {url}/docs",
-            f"  try:  {curl_example(url, key, example_images)}",
-        ]
-    )
+    lines = [f"lookalike is serving {config.index}", f"  API:  {url}", f"  docs: {url}/docs"]
+    if config.auth_disabled:
+        lines.append(f"  try:  {curl_example(url, example_images)}")
+    elif api_key is not None:
+        lines.append(f"  try:  {curl_example(url, example_images, key=api_key)}")
+    else:
+        lines.append(f"  try:  {curl_example(url, example_images, key_variable='LOOKALIKE_API_KEY')}")
+        lines.append("        (with LOOKALIKE_API_KEY set to one of the service's keys)")
+    banner = "\n".join(lines)
     server = _AnnouncingServer(
         uvicorn.Config(app, host=config.host, port=config.port, server_header=False), banner
     )

@@ -1,0 +1,127 @@
+"""``lookalike serve`` and :func:`serve` as people start them: a real process, its banner,
+its curl line pasted into a shell, and a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import jpeg_bytes
+from lookalike.index.manifest import Manifest
+from PIL import Image
+
+LOOKALIKE = str(Path(sys.executable).with_name("lookalike"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def quiet_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
+    return {**env, "LOOKALIKE_EMBEDDER": "fake", **extra}
+
+
+@contextmanager
+def running(cmd: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """Start ``cmd`` and wait for its banner (the lines up to the "try:" curl line)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    banner: list[str] = []
+    try:
+        for line in proc.stdout:
+            banner.append(line.rstrip("\n"))
+            if line.lstrip().startswith("try:"):
+                break
+        yield proc, banner
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+
+
+def test_serve_command_with_keys_off_warns_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    index = tmp_path / "index"
+    cmd = [LOOKALIKE, "serve", "--index", str(index), "--port", str(port), "--no-auth"]
+    with running(cmd, quiet_env()) as (proc, banner):
+        url = f"http://127.0.0.1:{port}"
+        assert banner[1:3] == [f"  API:  {url}", f"  docs: {url}/docs"]
+        assert "x-api-key" not in banner[3]
+        assert httpx.get(f"{url}/index/stats").json()["images"] == 0
+        assert "openapi" in httpx.get(f"{url}/docs").text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130  # the shell's code for Ctrl-C, after a clean shutdown
+        assert proc.stderr is not None
+        log = proc.stderr.read()
+        assert "API keys are OFF" in log
+        assert "Application shutdown complete" in log
+    # The index was created and checkpointed on the way out.
+    assert Manifest.load(index).checkpoint is not None
+
+
+def test_serve_command_refuses_to_start_without_keys(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [LOOKALIKE, "serve", "--index", str(tmp_path / "index"), "--port", str(free_port())],
+        env=quiet_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "no API keys configured" in done.stderr
+
+
+def test_the_printed_curl_line_works_when_pasted(tmp_path: Path, photos: dict[str, Image.Image]) -> None:
+    """What ``make run`` does: serve() with a generated key and two example images."""
+    source, copy = tmp_path / "source image.jpg", tmp_path / "copy.jpg"
+    source.write_bytes(jpeg_bytes(photos["chelsea"]))
+    copy.write_bytes(jpeg_bytes(photos["chelsea"], 40))
+    port = free_port()
+    script = (
+        "from lookalike.api.serve import serve; "
+        f"serve({str(tmp_path / 'index')!r}, '127.0.0.1', {port}, api_key='demo-key-123', "
+        f"example_images=({str(source)!r}, {str(copy)!r}))"
+    )
+    with running([sys.executable, "-c", script], quiet_env()) as (_, banner):
+        curl_line = banner[-1].split("try:", 1)[1].strip()
+        assert "x-api-key: demo-key-123" in curl_line
+        pasted = subprocess.run(["bash", "-c", curl_line], capture_output=True, text=True, timeout=60)
+    body = json.loads(pasted.stdout)
+    assert set(body) == {
+        "match",
+        "confidence",
+        "similarity_score",
+        "processing_time_ms",
+        "media_type",
+        "matched_segments",
+    }
+    assert body["match"] is True
+
+
+@pytest.mark.parametrize("key_variable", [True, False])
+def test_curl_line_reads_the_key_from_the_shell(key_variable: bool) -> None:
+    from lookalike.api.serve import curl_example
+
+    line = curl_example("http://127.0.0.1:8000", key_variable="LOOKALIKE_API_KEY" if key_variable else None)
+    expanded = subprocess.run(
+        ["bash", "-c", f"printf '%s\\n' {line.removeprefix('curl ')}"],
+        env={**os.environ, "LOOKALIKE_API_KEY": "from-the-shell"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert ("x-api-key: from-the-shell" in expanded) is key_variable
+    assert json.loads(expanded[-1])["source_url"] == "https://example.com/a.jpg"
