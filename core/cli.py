@@ -215,9 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plugins() -> list[Callable[[Any], None]]:
     """Commands defined next to the code they drive (service, benchmark, index tools)."""
+    from .api.serve import register as serve
     from .benchmarks.cli import register as bench
 
-    return [bench]
+    return [bench, serve]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
