@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import platform
 import statistics
 import tempfile
@@ -46,8 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, required=True, help="folder of photos")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--matches", type=int, default=100, help="match calls for the latency figures")
-    parser.add_argument("--clip-checkpoint", type=Path, default=None,
-                        help="time CLIP too (speed only: any ViT-B-32 checkpoint, random weights will do)")
+    parser.add_argument(
+        "--clip-checkpoint",
+        type=Path,
+        default=None,
+        help="time CLIP too (speed only: any ViT-B-32 checkpoint, random weights will do)",
+    )
     args = parser.parse_args(argv)
 
     files = [p for _, p in iter_image_files([str(args.images)])][: args.limit]
@@ -58,8 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except LookalikeError:
             continue
     images = [d.image for d in decoded]
-    print(f"# speed: {len(images)} images from {args.images}, {platform.machine()}, "
-          f"{platform.python_version()}, {date.today()}")
+    print(
+        f"# speed: {len(images)} images from {args.images}, {platform.machine()}, "
+        f"{platform.python_version()}, {date.today()}"
+    )
     print("\n| embedder | mirror view | ms/img (batch 16) |\n|---|---|---|")
     for emb in _embedders(args.clip_checkpoint):
         emb.embed(images[:16])  # warm-up: first run allocates
@@ -77,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert engine.index is not None
         engine.index.save()
         elapsed = time.perf_counter() - start
-        print(f"\ningest (sscd, decode + embed + hash + commit + checkpoint): {len(files) / elapsed:.1f} images/s")
+        print(
+            f"\ningest (sscd; decode, embed, hash, commit, checkpoint): {len(files) / elapsed:.1f} images/s"
+        )
 
         blobs = []
         for d in decoded[: args.matches + 1]:
@@ -86,12 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             blobs.append(buf.getvalue())
         engine.match(blobs[0], blobs[1])
         lat = []
-        for a, b in zip(blobs, blobs[1:], strict=False):
+        for a, b in itertools.pairwise(blobs):
             t = time.perf_counter()
             engine.match(a, b)
             lat.append(time.perf_counter() - t)
-        print(f"match (two JPEGs <= 1024 px, sscd): p50 {percentile_ms(lat, 50):.1f} ms, "
-              f"p99 {percentile_ms(lat, 99):.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms over {len(lat)} calls")
+        print(
+            f"match (two JPEGs <= 1024 px, sscd): p50 {percentile_ms(lat, 50):.1f} ms, "
+            f"p99 {percentile_ms(lat, 99):.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms, {len(lat)} calls"
+        )
         engine.index.close()
     return 0
 

@@ -95,8 +95,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     else:
-        print(f"ingested {added} image(s) into {args.index} ({replaced} replaced, {duplicates} byte-duplicates, "
-              f"{len(failed)} failed)")
+        print(
+            f"ingested {added} image(s) into {args.index} "
+            f"({replaced} replaced, {duplicates} byte-duplicates, "
+            f"{len(failed)} failed)"
+        )
     return 1 if failed else 0
 
 
@@ -160,15 +163,21 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def _model_options(p: argparse.ArgumentParser, embedder: bool = True) -> None:
     if embedder:
-        p.add_argument("--embedder", default="sscd", choices=sorted(MODELS), help="neural descriptor (default sscd)")
+        p.add_argument(
+            "--embedder", default="sscd", choices=sorted(MODELS), help="neural descriptor (default sscd)"
+        )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--clip-checkpoint", default=None, help="clip: local open_clip checkpoint file")
-    p.add_argument("--clip-pretrained", default=None, help="clip: pretrained tag (downloads; needs --allow-download)")
+    p.add_argument(
+        "--clip-pretrained", default=None, help="clip: pretrained tag (downloads; needs --allow-download)"
+    )
     p.add_argument("--allow-download", action="store_true", help="clip: allow downloading weights (online)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lookalike", description="Find copied images in a local reference catalog.")
+    parser = argparse.ArgumentParser(
+        prog="lookalike", description="Find copied images in a local reference catalog."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add images (files or folders) to an index, creating it if needed")

@@ -18,9 +18,19 @@ from .index.store import Index
 __all__ = ["build_demo_index", "edited_copy", "main"]
 
 DEMO_PHOTOS = (
-    "astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
-    "hubble_deep_field.jpg", "retina.jpg", "brick.png", "grass.png", "gravel.png", "camera.png",
-    "coins.png", "moon.png",
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "camera.png",
+    "coins.png",
+    "moon.png",
 )
 
 
@@ -37,7 +47,9 @@ def build_demo_index(path: Path) -> Engine:
     engine = Engine(embedder, index)
     if len(index) == 0:
         folder = sample_dir()
-        outcomes = engine.ingest([IngestItem(name, folder / name, {"source": "scikit-image"}) for name in DEMO_PHOTOS])
+        outcomes = engine.ingest(
+            [IngestItem(name, folder / name, {"source": "scikit-image"}) for name in DEMO_PHOTOS]
+        )
         index.save()
         print(f"built {path}: {sum(o.ok for o in outcomes)} reference photos")
     else:
@@ -51,7 +63,9 @@ def edited_copy(path: Path) -> bytes:
         img = ImageOps.mirror(im.convert("RGB"))
     w, h = img.size
     img = img.crop((w // 8, h // 10, w - w // 12, h - h // 8))
-    ImageDraw.Draw(img).text((10, 10), "BEST PRICE!", font=ImageFont.load_default(size=h // 10), fill="yellow")
+    ImageDraw.Draw(img).text(
+        (10, 10), "BEST PRICE!", font=ImageFont.load_default(size=h // 10), fill="yellow"
+    )
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=35)
     return buf.getvalue()
@@ -69,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nquery: {args.query}, mirrored + cropped + text + JPEG q35 ({len(query)} bytes)")
     for rank, hit in enumerate(engine.search(query, args.k), 1):
         verdict = "MATCH" if hit.score.similarity >= engine.scorer.threshold else ""
-        print(f"  {rank}. {hit.external_id:<24} similarity {hit.score.similarity:.4f}  "
-              f"(cosine {hit.score.cosine:.3f}, pHash distance {hit.score.hash_distance:>2})  {verdict}")
+        print(
+            f"  {rank}. {hit.external_id:<24} similarity {hit.score.similarity:.4f}  "
+            f"(cosine {hit.score.cosine:.3f}, pHash distance {hit.score.hash_distance:>2})  {verdict}"
+        )
     assert engine.index is not None
     engine.index.close()
     return 0

@@ -72,10 +72,16 @@ class Scorer:
     def similarity(self, cosine: float, hash_distance: int) -> float:
         cal = self.calibration
         score = float(
-            np.interp(cosine, [0.0, cal.cos_match, cal.cos_identical, 1.0], [0.0, MATCH_THRESHOLD, IDENTICAL_THRESHOLD, 1.0])
+            np.interp(
+                cosine,
+                [0.0, cal.cos_match, cal.cos_identical, 1.0],
+                [0.0, MATCH_THRESHOLD, IDENTICAL_THRESHOLD, 1.0],
+            )
         )
         if hash_distance <= cal.hash_identical and cosine >= cal.cos_match:
-            hash_score = IDENTICAL_THRESHOLD + (1 - IDENTICAL_THRESHOLD) * (1 - hash_distance / (cal.hash_identical + 1))
+            hash_score = IDENTICAL_THRESHOLD + (1 - IDENTICAL_THRESHOLD) * (
+                1 - hash_distance / (cal.hash_identical + 1)
+            )
             score = max(score, hash_score)
         return round(score, 4)
 

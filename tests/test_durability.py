@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from conftest import EDITS, PHOTO_NAMES, jpeg_bytes
-from PIL import Image
-
 from lookalike.embed.encode import Descriptor
 from lookalike.index.store import Index
+from PIL import Image
 
 BATCH = 4
 
@@ -68,9 +67,23 @@ def _nearest(index: Index, desc: Descriptor) -> str:
 
 def _ingest(index_dir: Path, corpus: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "lookalike", "ingest", "--index", str(index_dir), "--batch-size", str(BATCH),
-         "--threads", "1", "--quiet", "--json", str(corpus)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "lookalike",
+            "ingest",
+            "--index",
+            str(index_dir),
+            "--batch-size",
+            str(BATCH),
+            "--threads",
+            "1",
+            "--quiet",
+            "--json",
+            str(corpus),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -84,7 +97,7 @@ def test_sigkill_during_ingest_then_resume(tmp_path: Path, corpus: Path, rows: i
     survived = _assert_consistent(index_dir)
     assert survived >= rows
     resumed = _ingest(index_dir, corpus)
-    out, err = resumed.communicate(timeout=300)
+    _out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
     assert _assert_consistent(index_dir) == len(PHOTO_NAMES) * len(EDITS)
 
@@ -127,4 +140,6 @@ def test_sigkill_during_checkpoint_saves(tmp_path: Path, delay: float) -> None:
     with Index.open(index_dir, writable=True) as index:
         index.save()
         assert sorted(p.name for p in index_dir.iterdir() if p.name.startswith(("vectors-", "hashes-"))) == [
-            f"hashes-{index.stats().checkpoint_seq}.faissb", f"vectors-{index.stats().checkpoint_seq}.faiss"]
+            f"hashes-{index.stats().checkpoint_seq}.faissb",
+            f"vectors-{index.stats().checkpoint_seq}.faiss",
+        ]

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from conftest import EDITS, NEAR_IDENTICAL_EDITS, PHOTO_NAMES, jpeg_bytes
-from PIL import Image
-
 from lookalike.embed.base import Embedder
 from lookalike.engine import Engine, IngestItem
 from lookalike.index.store import Index
 from lookalike.score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +24,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory, sscd: Embedder, photo_dir: 
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
-def test_each_copy_ranks_its_original_first(engine: Engine, edited: dict[tuple[str, str], Image.Image],
-                                            edit: str) -> None:
+def test_each_copy_ranks_its_original_first(
+    engine: Engine, edited: dict[tuple[str, str], Image.Image], edit: str
+) -> None:
     for name in PHOTO_NAMES:
         hits = engine.search(jpeg_bytes(edited[name, edit]), k=3)
         assert hits[0].external_id == name, (edit, name, [(h.external_id, h.score) for h in hits])
@@ -35,8 +35,9 @@ def test_each_copy_ranks_its_original_first(engine: Engine, edited: dict[tuple[s
 
 
 @pytest.mark.parametrize("edit", NEAR_IDENTICAL_EDITS)
-def test_near_identical_edits_score_above_097(engine: Engine, photos: dict[str, Image.Image],
-                                              edited: dict[tuple[str, str], Image.Image], edit: str) -> None:
+def test_near_identical_edits_score_above_097(
+    engine: Engine, photos: dict[str, Image.Image], edited: dict[tuple[str, str], Image.Image], edit: str
+) -> None:
     for name in PHOTO_NAMES:
         result = engine.match(jpeg_bytes(photos[name], 95), jpeg_bytes(edited[name, edit]))
         assert result.similarity_score >= IDENTICAL_THRESHOLD, (edit, name, result)
@@ -54,8 +55,14 @@ def test_unrelated_photos_do_not_match(engine: Engine, photos: dict[str, Image.I
 
 def test_match_envelope_is_exactly_the_commercial_shape(engine: Engine, photo_dir: Path) -> None:
     envelope = engine.match(photo_dir / "coffee.jpg", photo_dir / "coffee.jpg").to_dict()
-    assert list(envelope) == ["match", "confidence", "similarity_score", "processing_time_ms", "media_type",
-                              "matched_segments"]
+    assert list(envelope) == [
+        "match",
+        "confidence",
+        "similarity_score",
+        "processing_time_ms",
+        "media_type",
+        "matched_segments",
+    ]
     assert envelope["match"] is True and envelope["similarity_score"] == 1.0
     assert envelope["media_type"] == "image" and envelope["matched_segments"] == []
     assert isinstance(envelope["processing_time_ms"], int) and envelope["processing_time_ms"] >= 0
@@ -64,12 +71,16 @@ def test_match_envelope_is_exactly_the_commercial_shape(engine: Engine, photo_di
 def test_ingest_reports_bad_items_and_keeps_the_rest(engine: Engine, photo_dir: Path, tmp_path: Path) -> None:
     index = Index.create(tmp_path / "ix", engine.embedder.info)
     eng = Engine(engine.embedder, index)
-    outcomes = eng.ingest([
-        IngestItem("good", photo_dir / "rocket.jpg"),
-        IngestItem("garbage", b"this is not an image"),
-        IngestItem("empty", b""),
-        IngestItem("again", (photo_dir / "rocket.jpg").read_bytes(), origin="https://cdn.example/rocket.jpg"),
-    ])
+    outcomes = eng.ingest(
+        [
+            IngestItem("good", photo_dir / "rocket.jpg"),
+            IngestItem("garbage", b"this is not an image"),
+            IngestItem("empty", b""),
+            IngestItem(
+                "again", (photo_dir / "rocket.jpg").read_bytes(), origin="https://cdn.example/rocket.jpg"
+            ),
+        ]
+    )
     assert [o.ok for o in outcomes] == [True, False, False, True]
     assert outcomes[1].error is not None and outcomes[1].error.code == "not_an_image"
     assert outcomes[2].error is not None and outcomes[2].error.code == "empty_image"

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import PHOTO_NAMES
-from PIL import Image
-
 from lookalike.embed.base import Embedder
 from lookalike.embed.encode import Descriptor, Encoder
 from lookalike.embed.fake import FakeEmbedder
@@ -22,6 +20,7 @@ from lookalike.errors import (
 from lookalike.index.catalog import NewItem
 from lookalike.index.store import Index
 from lookalike.index.vectors import MemoryVectorStore
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,15 @@ def descriptors(sscd: Embedder, photos: dict[str, Image.Image]) -> dict[str, Des
 
 
 def _item(name: str, desc: Descriptor, **extra: object) -> NewItem:
-    return NewItem(external_id=name, descriptor=desc, sha256=f"sha-{name}", width=10, height=20,
-                   source=f"/photos/{name}.jpg", metadata={"seller": "acme", **extra})
+    return NewItem(
+        external_id=name,
+        descriptor=desc,
+        sha256=f"sha-{name}",
+        width=10,
+        height=20,
+        source=f"/photos/{name}.jpg",
+        metadata={"seller": "acme", **extra},
+    )
 
 
 def _top1(index: Index, desc: Descriptor) -> str:
@@ -59,8 +65,9 @@ def test_persistence_round_trip(tmp_path: Path, sscd: Embedder, descriptors: dic
         np.testing.assert_array_equal(rec.descriptor.vector, descriptors["coffee"].vector)
 
 
-def test_unsaved_changes_are_replayed_from_the_catalog(tmp_path: Path, sscd: Embedder,
-                                                       descriptors: dict[str, Descriptor]) -> None:
+def test_unsaved_changes_are_replayed_from_the_catalog(
+    tmp_path: Path, sscd: Embedder, descriptors: dict[str, Descriptor]
+) -> None:
     names = list(descriptors)
     index = Index.create(tmp_path / "ix", sscd.info)
     index.add([_item(n, descriptors[n]) for n in names[:3]])
@@ -76,7 +83,9 @@ def test_unsaved_changes_are_replayed_from_the_catalog(tmp_path: Path, sscd: Emb
         assert names[0] not in {r.external_id for r in index.candidates(descriptors[names[0]], 10)}
 
 
-def test_readding_an_id_replaces_it(tmp_path: Path, sscd: Embedder, descriptors: dict[str, Descriptor]) -> None:
+def test_readding_an_id_replaces_it(
+    tmp_path: Path, sscd: Embedder, descriptors: dict[str, Descriptor]
+) -> None:
     with Index.create(tmp_path / "ix", sscd.info) as index:
         index.add([_item(n, d) for n, d in descriptors.items()])
         results = index.add([_item("rocket", descriptors["chelsea"], note="re-shot")])
@@ -86,14 +95,20 @@ def test_readding_an_id_replaces_it(tmp_path: Path, sscd: Embedder, descriptors:
         assert index.stats().vectors == len(descriptors)
         # The old rocket vector is gone from the vector index; the new one is chelsea's.
         old = descriptors["rocket"].vector
-        assert all(np.dot(r.descriptor.vector, old) < 0.99 for r in index.candidates(descriptors["rocket"], 10))
-        twins = [r.external_id for r in index.candidates(descriptors["chelsea"], 10)
-                 if np.dot(r.descriptor.vector, descriptors["chelsea"].vector) > 0.999]
+        assert all(
+            np.dot(r.descriptor.vector, old) < 0.99 for r in index.candidates(descriptors["rocket"], 10)
+        )
+        twins = [
+            r.external_id
+            for r in index.candidates(descriptors["chelsea"], 10)
+            if np.dot(r.descriptor.vector, descriptors["chelsea"].vector) > 0.999
+        ]
         assert sorted(twins) == ["chelsea", "rocket"]
 
 
-def test_delete_removes_from_catalog_and_vectors(tmp_path: Path, sscd: Embedder,
-                                                 descriptors: dict[str, Descriptor]) -> None:
+def test_delete_removes_from_catalog_and_vectors(
+    tmp_path: Path, sscd: Embedder, descriptors: dict[str, Descriptor]
+) -> None:
     with Index.create(tmp_path / "ix", sscd.info) as index:
         index.add([_item(n, d) for n, d in descriptors.items()])
         assert index.delete(["coffee", "not-there"]) == ["coffee"]
@@ -105,7 +120,9 @@ def test_delete_removes_from_catalog_and_vectors(tmp_path: Path, sscd: Embedder,
         assert len(index) == len(descriptors) - 1 and index.stats().vectors == len(descriptors) - 1
 
 
-def test_byte_duplicates_are_reported(tmp_path: Path, sscd: Embedder, descriptors: dict[str, Descriptor]) -> None:
+def test_byte_duplicates_are_reported(
+    tmp_path: Path, sscd: Embedder, descriptors: dict[str, Descriptor]
+) -> None:
     with Index.create(tmp_path / "ix", sscd.info) as index:
         first = index.add([_item("a", descriptors["coffee"])])
         second = index.add([NewItem("b", descriptors["coffee"], "sha-a", 1, 1)])
@@ -138,7 +155,9 @@ def test_faiss_store_agrees_with_exact_numpy_search(tmp_path: Path, photos: dict
     with Index.create(tmp_path / "faiss", fake.info) as faiss_ix:
         faiss_ix.add(items)
         Index.create(tmp_path / "mem", fake.info).close()
-        with Index(tmp_path / "mem", faiss_ix.manifest, writable=True, vectors=MemoryVectorStore(fake.info.dim)) as mem:
+        with Index(
+            tmp_path / "mem", faiss_ix.manifest, writable=True, vectors=MemoryVectorStore(fake.info.dim)
+        ) as mem:
             mem.add(items)
             for desc in encoded:
                 assert _top1(faiss_ix, desc) == _top1(mem, desc)

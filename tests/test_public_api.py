@@ -9,11 +9,30 @@ from lookalike import errors
 
 
 def test_public_names() -> None:
-    assert sorted(lookalike.__all__) == sorted([
-        "IDENTICAL_THRESHOLD", "MATCH_THRESHOLD", "MODELS", "DecodedImage", "Descriptor", "Embedder",
-        "EmbedderInfo", "Encoder", "Engine", "Hit", "Index", "IngestItem", "IngestOutcome", "LookalikeError",
-        "MatchResult", "PairScore", "Scorer", "__version__", "decode_image", "get_embedder",
-    ])
+    assert sorted(lookalike.__all__) == sorted(
+        [
+            "IDENTICAL_THRESHOLD",
+            "MATCH_THRESHOLD",
+            "MODELS",
+            "DecodedImage",
+            "Descriptor",
+            "Embedder",
+            "EmbedderInfo",
+            "Encoder",
+            "Engine",
+            "Hit",
+            "Index",
+            "IngestItem",
+            "IngestOutcome",
+            "LookalikeError",
+            "MatchResult",
+            "PairScore",
+            "Scorer",
+            "__version__",
+            "decode_image",
+            "get_embedder",
+        ]
+    )
     for name in lookalike.__all__:
         assert getattr(lookalike, name) is not None
 

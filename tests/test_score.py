@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
 
+import numpy as np
 from lookalike.embed.encode import Descriptor
 from lookalike.embed.registry import MODELS
 from lookalike.score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Scorer
@@ -27,10 +28,10 @@ def test_monotone_in_cosine_and_in_hash_distance() -> None:
     cosines = np.linspace(-1, 1, 401)
     for distance in (0, 3, 10, 32):
         scores = [scorer.similarity(float(c), distance) for c in cosines]
-        assert all(b >= a for a, b in zip(scores, scores[1:], strict=False))
+        assert all(b >= a for a, b in itertools.pairwise(scores))
     for c in (0.2, 0.5, 0.7, 0.9):
         by_distance = [scorer.similarity(c, d) for d in range(65)]
-        assert all(b <= a for a, b in zip(by_distance, by_distance[1:], strict=False))
+        assert all(b <= a for a, b in itertools.pairwise(by_distance))
 
 
 def test_close_hash_lifts_a_match_to_near_identical_but_not_a_non_match() -> None:
@@ -55,7 +56,9 @@ def test_confidence_and_decision() -> None:
     assert scorer.confidence(0.99) == "high" and scorer.confidence(0.1) == "high"
     assert scorer.confidence(0.88) == "medium" and scorer.confidence(0.86) == "low"
     assert scorer.confidence(0.84) == "low"
-    pair = scorer.score(Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)),
-                        Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)))
+    pair = scorer.score(
+        Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)),
+        Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)),
+    )
     result = scorer.decide(pair, 12.4)
     assert result.match and result.similarity_score == 1.0 and result.processing_time_ms == 12
