@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from ..errors import AuthError, LookalikeError
@@ -56,7 +55,7 @@ async def _lookalike_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError | ValidationError)
+    assert isinstance(exc, RequestValidationError)
     # Inputs are left out: they can be megabytes of base64.
     errors: list[dict[str, Any]] = [
         {k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()
@@ -82,6 +81,5 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LookalikeError, _lookalike_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -8,12 +8,13 @@ event loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 _JSON_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "")
 _MAX_FIELD_BYTES = 4 * 1024 * 1024
@@ -122,17 +124,25 @@ async def read_form(request: Request) -> Form | None:
     raise UnsupportedMediaTypeError(f"send application/json or multipart/form-data, not {media[:80]}")
 
 
+async def validate(service: Service, validator: Callable[[Any], T], data: object) -> T:
+    """``validator(data)`` on the worker pool; its failure is the client's (422), while a
+    ValidationError anywhere else stays a server error."""
+    try:
+        return await service.run(validator, data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
+
+
 async def read_model(request: Request, service: Service, model: type[M]) -> M:
     """Validate a JSON body, or a multipart one whose file parts fill the image fields."""
     form = await read_form(request)
     if form is None:
-        body = await request.body()
-        return await service.run(model.model_validate_json, body)
+        return await validate(service, model.model_validate_json, await request.body())
     data: dict[str, Any] = dict(form.fields)
     for name in form.files:
         if name in model.model_fields:
             data[name] = await form.upload(name, service.settings.max_image_bytes)
-    return await service.run(model.model_validate, data)
+    return await validate(service, model.model_validate, data)
 
 
 async def fetch_all(service: Service, refs: Sequence[str | bytes]) -> list[bytes | LookalikeError]:

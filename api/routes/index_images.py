@@ -9,7 +9,7 @@ from ...engine import IngestItem as EngineItem
 from ...errors import InputError, ItemNotFoundError, LookalikeError, RequestTooLargeError
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
-from ..inputs import Form, binary, body_docs, fetch_all, read_form
+from ..inputs import Form, binary, body_docs, fetch_all, read_form, validate
 from ..models import (
     DeleteResponse,
     EmbedderModel,
@@ -36,11 +36,11 @@ _NOT_FOUND: dict[int | str, dict[str, object]] = {
 async def _read_batch(request: Request, service: Service) -> tuple[IngestRequest, Form | None]:
     form = await read_form(request)
     if form is None:
-        batch = await service.run(IngestRequest.model_validate_json, await request.body())
+        batch = await validate(service, IngestRequest.model_validate_json, await request.body())
     else:
         raw = form.fields.get("items")
-        data = {"items": await service.run(_ITEMS.validate_json, raw)} if raw is not None else {}
-        batch = IngestRequest.model_validate(data)
+        data = {"items": await validate(service, _ITEMS.validate_json, raw)} if raw is not None else {}
+        batch = await validate(service, IngestRequest.model_validate, data)
     if len(batch.items) > service.settings.max_batch_items:
         raise RequestTooLargeError(
             f"{len(batch.items)} items is over the {service.settings.max_batch_items}-item batch limit"
