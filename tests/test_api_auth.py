@@ -118,3 +118,27 @@ def test_metrics_can_be_made_public(tmp_path: Path) -> None:
     with BackgroundServer(app) as server:
         assert httpx.get(f"{server.url}/metrics").status_code == 200
         assert httpx.get(f"{server.url}/index/stats").status_code == 401
+
+
+def test_openapi_documents_every_body_with_examples(url: str) -> None:
+    schema = httpx.get(f"{url}/openapi.json").json()
+    components = schema["components"]["schemas"]
+    documented = 0
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            refs = []
+            body = operation.get("requestBody")
+            if body is not None:
+                assert set(body["content"]) == {"application/json", "multipart/form-data"}, path
+                refs.append(body["content"]["application/json"]["schema"]["$ref"])
+            ok = operation["responses"]["200"]["content"]
+            if path == "/metrics":
+                assert list(ok) == ["text/plain"]
+            if "application/json" in ok:
+                refs.append(ok["application/json"]["schema"]["$ref"])
+            for ref in refs:
+                assert components[ref.rsplit("/", 1)[1]].get("examples"), (method, path, ref)
+                documented += 1
+            if path != "/healthz":
+                assert {"APIKeyHeader": []} in operation["security"], (method, path)
+    assert documented == 12

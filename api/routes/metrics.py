@@ -12,6 +12,11 @@ __all__ = ["router"]
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format"}},
+    summary="Prometheus metrics",
+)
 async def metrics(service: ServiceDep, registry: MetricsDep) -> Response:
     return Response(await service.run(registry.render, service.index), media_type=CONTENT_TYPE)
