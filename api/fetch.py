@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
+from ..embed.decode import DEFAULT_MAX_BYTES
 from ..errors import (
     EmptyImageError,
     FetchError,
@@ -82,7 +83,7 @@ class Fetcher:
         self,
         *,
         allow_private_networks: bool = False,
-        max_bytes: int = 15 * 1024 * 1024,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         timeout_s: float = 10.0,
         max_redirects: int = 3,
         resolver: Resolver = system_resolver,

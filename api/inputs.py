@@ -38,6 +38,7 @@ __all__ = [
     "fetch_all",
     "read_form",
     "read_model",
+    "validate",
 ]
 
 M = TypeVar("M", bound=BaseModel)
