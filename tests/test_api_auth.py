@@ -142,3 +142,17 @@ def test_openapi_documents_every_body_with_examples(url: str) -> None:
             if path != "/healthz":
                 assert {"APIKeyHeader": []} in operation["security"], (method, path)
     assert documented == 12
+
+
+def test_settings_come_from_lookalike_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LOOKALIKE_API_KEYS", " key-a, key-b ,,")
+    monkeypatch.setenv("LOOKALIKE_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("LOOKALIKE_MAX_IMAGE_BYTES", "1048576")
+    monkeypatch.setenv("LOOKALIKE_INDEX", str(tmp_path))
+    settings = Settings()
+    assert [k.get_secret_value() for k in settings.api_keys] == ["key-a", "key-b"]
+    assert "key-a" not in repr(settings)
+    assert settings.allow_private_networks is True
+    assert settings.max_image_bytes == 1024 * 1024
+    assert settings.index == tmp_path
+    KeyStore.from_settings(settings).check("key-b")
