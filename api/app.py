@@ -21,7 +21,7 @@ from .metrics import Metrics, MetricsMiddleware
 from .models import GateRequest, IngestRequest, MatchRequest, SearchRequest
 from .routes import health, index_images, listings, match, search
 from .routes import metrics as metrics_route
-from .service import Service
+from .service import Service, index_path
 from .settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = No
     """The service over ``settings.index`` (default: :func:`get_settings`). ``fetcher``
     replaces the URL fetcher built from the settings (tests inject a resolver)."""
     settings = settings or get_settings()
-    keys = KeyStore.from_settings(settings)  # fails fast, before any model is loaded
+    # Configuration errors surface here, before uvicorn starts or any model is loaded.
+    index_path(settings)
+    keys = KeyStore.from_settings(settings)
     if keys.disabled:
         logger.warning(
             "API keys are OFF (auth disabled): anyone who can reach %s:%s can use and change the index. "

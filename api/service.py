@@ -24,17 +24,21 @@ from ..index.store import Index
 from .fetch import Fetcher
 from .settings import Settings
 
-__all__ = ["Service", "open_engine"]
+__all__ = ["Service", "index_path", "open_engine"]
 
 T = TypeVar("T")
+
+
+def index_path(settings: Settings) -> Path:
+    if settings.index is None:
+        raise ConfigError("no index to serve: pass --index DIR or set LOOKALIKE_INDEX")
+    return Path(settings.index)
 
 
 def open_engine(settings: Settings) -> Engine:
     """The engine over ``settings.index``, opened for writing (this process holds its lock);
     a missing index is created with ``settings.embedder``."""
-    if settings.index is None:
-        raise ConfigError("no index to serve: pass --index DIR or set LOOKALIKE_INDEX")
-    path = Path(settings.index)
+    path = index_path(settings)
     name = Index.open_manifest(path).embedder.name if (path / MANIFEST_NAME).exists() else settings.embedder
     embedder = get_embedder(name, threads=settings.threads)
     return Engine(

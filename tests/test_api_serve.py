@@ -72,16 +72,22 @@ def test_serve_command_with_keys_off_warns_and_stops_cleanly(tmp_path: Path) -> 
     assert Manifest.load(index).checkpoint is not None
 
 
-def test_serve_command_refuses_to_start_without_keys(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--index", "INDEX"], "no API keys configured"), (["--no-auth"], "no index to serve")],
+)
+def test_serve_refuses_to_start_misconfigured(tmp_path: Path, options: list[str], message: str) -> None:
+    args = [str(tmp_path / "index") if a == "INDEX" else a for a in options]
     done = subprocess.run(
-        [LOOKALIKE, "serve", "--index", str(tmp_path / "index"), "--port", str(free_port())],
+        [LOOKALIKE, "serve", *args, "--port", str(free_port())],
         env=quiet_env(),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2
-    assert "no API keys configured" in done.stderr
+    assert message in done.stderr
+    assert not (tmp_path / "index").exists()
 
 
 def test_the_printed_curl_line_works_when_pasted(tmp_path: Path, photos: dict[str, Image.Image]) -> None:
