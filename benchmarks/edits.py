@@ -27,6 +27,7 @@ __all__ = [
     "EDITS",
     "MARKETPLACE",
     "NEAR_IDENTICAL",
+    "PARTIAL",
     "PERCEPTION",
     "Edit",
     "apply_edit",
@@ -375,6 +376,9 @@ EDITS: dict[str, Edit] = {e.name: e for e in (*MARKETPLACE, *PERCEPTION)}
 #: Edits that keep the whole picture and its geometry (up to a mirror): a copy that a
 #: trust & safety reviewer calls "the same image". Calibration wants these >= 0.97.
 NEAR_IDENTICAL = frozenset({"mirror", "jpeg", "noop", "jpeg95", "resize0.5"})
+#: Edits that keep only part of the original or put it into a new picture: near-duplicates
+#: at best, never "the same image". Calibration wants these mostly below 0.97.
+PARTIAL = frozenset({"crop", "template", "bgswap", "combo2", "combo3"})
 
 
 def apply_edit(name: str, original: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, Params]:

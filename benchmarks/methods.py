@@ -31,6 +31,7 @@ from ..errors import LookalikeError, ModelUnavailableError
 from ..index.store import Index
 from ..score import Scorer
 from .dataset import load_image
+from .views import content_box
 
 __all__ = ["METHODS", "Method", "MethodOptions", "build_method"]
 
@@ -192,6 +193,24 @@ class PipelineMethod(Method):
         self._tmp.cleanup()
 
 
+class ContentViewMethod(PipelineMethod):
+    """Prototype (not shipped): the same index, queried with the whole image and, when it
+    sits on a flat surround (pad bars, a listing template), with its content box too; each
+    reference keeps its best score."""
+
+    scale = "lookalike similarity, best over the query and its content box"
+
+    def search(self, query: Path, k: int) -> Ranked:
+        image = self.engine.decode(query).image
+        box = content_box(image)
+        views = [image] if box is None else [image, image.crop(box)]
+        best: dict[str, float] = {}
+        for desc in self.engine.encoder.encode(views):
+            for hit in self.engine.search(desc, k):
+                best[hit.external_id] = max(best.get(hit.external_id, 0.0), hit.score.similarity)
+        return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
 # -- peers -----------------------------------------------------------------------------------
 
 
@@ -272,6 +291,7 @@ def _immaculate(options: MethodOptions) -> Method:
 
 METHODS: dict[str, Callable[[MethodOptions], Method]] = {
     "lookalike": lambda o: PipelineMethod("lookalike", o),
+    "proto-content-view": lambda o: ContentViewMethod("proto-content-view", o),
     "sscd": lambda o: EmbeddingMethod("sscd", o),
     "sscd-lite": lambda o: EmbeddingMethod("sscd-lite", o),
     "clip": lambda o: EmbeddingMethod("clip", o),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lookalike.benchmarks.calibrate import MAX_DISTRACTOR_FPR, calibrate
+from lookalike.benchmarks.calibrate import MAX_DISTRACTOR_FPR, Pairs, calibrate, fit_anchors
 from lookalike.benchmarks.dataset import Benchmark, truth_of
 from lookalike.benchmarks.make import make_benchmark
 from lookalike.benchmarks.metrics import Prediction, evaluate
@@ -148,3 +148,27 @@ def test_calibration_fits_on_fit_and_reports_test(bench: Path) -> None:
     assert fitted["fit"].distractor_fpr <= MAX_DISTRACTOR_FPR
     assert fitted["fit"].copies + fitted["test"].copies == 12
     assert np.isfinite(fitted["test"].recall_at_match)
+
+
+def test_fit_anchors_on_hand_made_pairs() -> None:
+    # 392 distractor queries and 8 copies' best wrong references: at most 2 of these 400
+    # chances (0.5 %) may fire, so the anchor sits just above the 3rd highest.
+    distractors = np.concatenate([np.linspace(0.05, 0.40, 390), [0.52, 0.61]])
+    near = [0.99, 0.98, 0.97, 0.96]  # near-identical copies
+    partial = [0.93, 0.80, 0.70, 0.60]  # crops and pastes
+    pairs = Pairs(
+        distractor_best=distractors,
+        copy_best_wrong=np.array([0.45, 0.3, 0.3, 0.3, 0.2, 0.2, 0.2, 0.2]),
+        copy_cosine=np.array(near + partial),
+        copy_hash=np.array([40] * 8),  # no hash lift: the cosine decides alone
+        copy_near_identical=np.array([True] * 4 + [False] * 4),
+        copy_partial=np.array([False] * 4 + [True] * 4),
+    )
+    cal = fit_anchors(pairs, hash_identical=4)
+    assert cal.cos_match == 0.4501
+    # 0.96 puts all near-identical copies and no partial one at >= 0.97.
+    assert cal.cos_identical == 0.96
+    lifted = fit_anchors(Pairs(**{**pairs.__dict__, "copy_hash": np.array([0, 0, 0, 0, 9, 9, 9, 9])}), 4)
+    # With the near-identical copies lifted by their hash, the anchor only has to keep
+    # the partial copies out: the highest cosine above them.
+    assert cal.cos_match < lifted.cos_identical and lifted.cos_identical > 0.93
