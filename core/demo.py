@@ -1,11 +1,14 @@
-"""`make run`: build (or reuse) a demo index of scikit-image's bundled photos, then look up
-an edited copy of one of them, the way a listing gate would."""
+"""`make run`: build (or reuse) a demo index of scikit-image's bundled photos, look up an
+edited copy of one of them the way a listing gate would, then serve the HTTP API over the
+index on 127.0.0.1:8000 with a fresh key printed in a ready-to-paste curl line."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import secrets
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, default=Path("demo-index"))
     parser.add_argument("--query", default="chelsea.png", help="which sample photo to copy and look up")
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--no-serve", action="store_true", help="stop after the lookup")
     args = parser.parse_args(argv)
 
     engine = build_demo_index(args.index)
@@ -88,7 +94,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(cosine {hit.score.cosine:.3f}, pHash distance {hit.score.hash_distance:>2})  {verdict}"
         )
     assert engine.index is not None
-    engine.index.close()
+    engine.index.close()  # the server opens the index for writing
+    if args.no_serve:
+        return 0
+    from .api.serve import serve
+
+    query_file = Path(tempfile.gettempdir()) / "lookalike-demo-query.jpg"
+    query_file.write_bytes(query)
+    print()
+    serve(
+        args.index,
+        args.host,
+        args.port,
+        api_key=secrets.token_urlsafe(16),
+        example_images=((sample_dir() / args.query).resolve(), query_file),
+    )
     return 0
 
 
