@@ -19,7 +19,7 @@ from .engine import Engine, IngestItem
 from .errors import LookalikeError
 from .index.store import Index
 
-__all__ = ["iter_image_files", "main"]
+__all__ = ["iter_image_files", "main", "store_option"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,8 +50,10 @@ def _engine(args: argparse.Namespace, writable: bool = False) -> Engine:
     options = _embedder_options(args)
     if writable:
         embedder = get_embedder(args.embedder, **options)
-        return Engine(embedder, Index.open_or_create(args.index, embedder.info, args.index_factory))
-    return Engine.for_index(args.index, **options)
+        return Engine(
+            embedder, Index.open_or_create(args.index, embedder.info, args.index_factory, args.store)
+        )
+    return Engine.for_index(args.index, store=args.store, **options)
 
 
 def _print_json(data: object) -> None:
@@ -139,7 +141,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with Index.open(args.index) as index:
+    with Index.open(args.index, store=args.store) as index:
         stats = asdict(index.stats())
     if args.json:
         _print_json(stats)
@@ -150,7 +152,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    with Index.open(args.index, writable=True) as index:
+    with Index.open(args.index, writable=True, store=args.store) as index:
         deleted = index.delete(args.ids)
         index.save()
     missing = sorted(set(args.ids) - set(deleted))
@@ -174,6 +176,15 @@ def _model_options(p: argparse.ArgumentParser, embedder: bool = True) -> None:
     p.add_argument("--allow-download", action="store_true", help="clip: allow downloading weights (online)")
 
 
+def store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        default=None,
+        help="where the vectors live: faiss (default for a new index), milvus:///path/file.db (Milvus Lite) "
+        "or milvus://host:19530; default: the one the index records",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lookalike", description="Find copied images in a local reference catalog."
@@ -184,10 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", required=True, help="index folder")
     p.add_argument("paths", nargs="+")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--index-factory", default="IDMap2,Flat", help="FAISS factory string for a new index")
+    p.add_argument(
+        "--index-factory",
+        default="auto",
+        help="FAISS factory string for a new index (default: chosen by size)",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _model_options(p)
+    store_option(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="top-K reference images for each query image")
@@ -196,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--json", action="store_true")
     _model_options(p, embedder=False)
+    store_option(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("match", help="pairwise: is TARGET a copy of SOURCE?")
@@ -209,12 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="what an index holds and how it was built")
     p.add_argument("--index", required=True)
     p.add_argument("--json", action="store_true")
+    store_option(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("delete", help="remove images by id")
     p.add_argument("--index", required=True)
     p.add_argument("ids", nargs="+")
     p.add_argument("--json", action="store_true")
+    store_option(p)
     p.set_defaults(func=cmd_delete)
 
     for register in _plugins():
@@ -226,8 +245,9 @@ def _plugins() -> list[Callable[[Any], None]]:
     """Commands defined next to the code they drive (service, benchmark, index tools)."""
     from .api.serve import register as serve
     from .benchmarks.cli import register as bench
+    from .index.cli import register as index_tools
 
-    return [bench, serve]
+    return [bench, serve, index_tools]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,11 +68,14 @@ class Engine:
         self.max_pixels = max_pixels
 
     @classmethod
-    def for_index(cls, path: str | Path, writable: bool = False, **embedder_options: Any) -> Engine:
-        """Open the index at ``path`` with the embedder it was built with."""
+    def for_index(
+        cls, path: str | Path, writable: bool = False, store: str | None = None, **embedder_options: Any
+    ) -> Engine:
+        """Open the index at ``path`` with the embedder it was built with (``store``: see
+        :meth:`Index.open`)."""
         info = Index.open_manifest(path).embedder
         embedder = get_embedder(info.name, **embedder_options)
-        return cls(embedder, Index.open(path, embedder.info, writable=writable))
+        return cls(embedder, Index.open(path, embedder.info, writable=writable, store=store))
 
     def decode(self, source: ImageSource) -> DecodedImage:
         return decode_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)

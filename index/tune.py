@@ -1,0 +1,127 @@
+"""Search-time knobs (``nprobe``, ``efSearch``) tuned to a recall target against exact search.
+
+Queries are a sample of the indexed vectors, each left out of its own answer: the exact and
+the approximate top-``k`` are taken among the *other* vectors, so a query finding itself does
+not inflate recall. Ground truth is computed in one streaming pass over the vectors, so
+tuning needs memory for the queries only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from .vectors import FaissVectorStore
+
+__all__ = ["Tuning", "climb", "exact_neighbours", "recall_at_k", "search_ladder", "tune"]
+
+#: A rung that adds less recall than this ends the climb.
+_PLATEAU = 0.002
+_EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    search_params: str
+    recall: float
+    target: float
+    k: int
+    queries: int
+
+    @property
+    def reached(self) -> bool:
+        return self.recall >= self.target
+
+
+def exact_neighbours(
+    queries: np.ndarray, batches: Iterable[tuple[np.ndarray, np.ndarray]], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` inner products and ids of ``queries`` over ``(ids, vectors)`` batches."""
+    heap = faiss.ResultHeap(len(queries), k, keep_max=True)
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    for ids, vectors in batches:
+        flat = faiss.IndexFlatIP(q.shape[1])
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        scores, pos = flat.search(q, min(k, len(ids)))
+        heap.add_result(scores, np.where(pos >= 0, ids.astype(np.int64)[pos], -1))
+    heap.finalize()
+    return heap.D, heap.I
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """Mean share of each row's true top-``k`` ids that ``found`` contains (all its columns:
+    pass ``k`` of them for recall@k, more for a shortlist's recall)."""
+    pairs = zip(found, truth, strict=True)
+    hits = sum(len(set(f.tolist()) & set(t[:k].tolist()) - {-1}) for f, t in pairs)
+    return hits / (k * len(truth))
+
+
+def _without_self(ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
+    out = np.full((len(ids), k), -1, dtype=np.int64)
+    for row, (found, own) in enumerate(zip(ids, query_ids, strict=True)):
+        kept = found[found != own][:k]
+        out[row, : len(kept)] = kept
+    return out
+
+
+def search_ladder(store: FaissVectorStore) -> list[str]:
+    """Parameter strings from cheapest to most exhaustive for ``store``'s index family."""
+    index = store.faiss_index
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except RuntimeError:
+        ivf = None
+    if ivf is not None:
+        graph_quantizer = isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexHNSW)
+        ladder = []
+        nprobe = 1
+        while nprobe <= ivf.nlist:
+            extra = f",quantizer_efSearch={max(64, 2 * nprobe)}" if graph_quantizer else ""
+            ladder.append(f"nprobe={nprobe}{extra}")
+            nprobe *= 2
+        return ladder
+    if "HNSW" in store.factory:
+        return [f"efSearch={ef}" for ef in _EF_LADDER]
+    return [""]
+
+
+def climb(store: FaissVectorStore, recall: Callable[[], float], target: float) -> tuple[str, float]:
+    """Walk :func:`search_ladder` until ``recall()`` (measured with the store's current
+    parameters) reaches ``target`` or stops rising (a compressed code's ceiling); leave the
+    store set to the chosen rung and return it with its recall."""
+    chosen, best = "", -1.0
+    for params in search_ladder(store):
+        store.set_search_params(params)
+        got = recall()
+        if got < best + _PLATEAU:
+            break
+        chosen, best = params, got
+        if got >= target:
+            break
+    store.set_search_params(chosen)
+    return chosen, best
+
+
+def tune(
+    store: FaissVectorStore,
+    query_ids: np.ndarray,
+    queries: np.ndarray,
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    target: float,
+    k: int = 10,
+) -> Tuning:
+    """Set ``store``'s search parameters to the cheapest rung of :func:`search_ladder` whose
+    leave-one-out recall@``k`` reaches ``target`` (else the best rung before recall stops
+    rising)."""
+    _, truth = exact_neighbours(queries, batches, k + 1)
+    truth = _without_self(truth, query_ids, k)
+
+    def recall() -> float:
+        _, found = store.search(queries, k + 1)
+        return recall_at_k(_without_self(found, query_ids, k), truth, k)
+
+    params, got = climb(store, recall, target)
+    return Tuning(params, got, target, k, len(queries))
