@@ -48,6 +48,7 @@ from .catalog import CATALOG_NAME, Catalog, NewItem, Record
 from .choose import choose_index, is_upgrade, min_training_size
 from .hashindex import HashIndex
 from .manifest import DEFAULT_MEMORY_BUDGET, MANIFEST_NAME, Checkpoint, Manifest
+from .mih import MultiIndexHashIndex
 from .tune import Tuning, tune
 from .uri import parse_store
 from .vectors import FaissVectorStore, VectorStore
@@ -204,8 +205,8 @@ class Index:
     def _load_hashes(self) -> tuple[HashIndex, int | None]:
         ckpt = self.manifest.checkpoint
         if ckpt is None:
-            return HashIndex(), None
-        return HashIndex.read(self.path / ckpt.hashes), ckpt.seq
+            return MultiIndexHashIndex(), None
+        return MultiIndexHashIndex.read(self.path / ckpt.hashes), ckpt.seq
 
     def _open_vectors(self, given: VectorStore | None, mmap: bool) -> tuple[VectorStore, int | None]:
         """The vector store and the change number it already holds (None: fill it from the

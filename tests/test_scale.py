@@ -1,6 +1,7 @@
 """The index at scale: choice by size, tuning to a recall target, training once and adding
-incrementally, deletes with compaction, memory-mapped reads, and the ``lookalike index``
-commands. Vectors are synthetic and small-dimensional so that each test takes seconds."""
+incrementally, deletes with compaction, memory-mapped reads, multi-index hashing for the hash
+channel, and the ``lookalike index`` commands. Vectors are synthetic and small-dimensional
+so that each test takes seconds."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from lookalike.embed.encode import Descriptor
 from lookalike.index.build import Batches, build_store
 from lookalike.index.catalog import NewItem
 from lookalike.index.choose import FLAT_LIMIT, choose_index, estimate_bytes, index_kind, is_upgrade
+from lookalike.index.hashindex import HashIndex
+from lookalike.index.mih import EXACT_BELOW, MultiIndexHashIndex
 from lookalike.index.store import COMPACT_AT, Index
 from lookalike.index.tune import exact_neighbours, recall_at_k
 from lookalike.index.vectors import FaissVectorStore
@@ -190,3 +193,33 @@ def test_index_commands_plan_rebuild_and_tune(tmp_path: Path, capsys: pytest.Cap
     info = json.loads(capsys.readouterr().out)
     assert info["index_factory"] == "IVF32,Flat" and info["search_params"] == tuned["search_params"]
     assert not info["auto_factory"]
+
+
+def test_multi_index_hashing_finds_what_a_flat_scan_finds_within_11_bits(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    n = EXACT_BELOW + 5000
+    codes = rng.integers(0, 256, (n, 8), dtype=np.uint8)
+    ids = np.arange(n, dtype=np.int64) * 7
+    queries = codes[:300].copy()
+    for row, flips in enumerate(rng.integers(0, 64, (300, 12))):
+        for bit in flips[: row % 13]:  # 0 to 12 flipped bits
+            queries[row, bit // 8] ^= 1 << (bit % 8)
+    mih, flat = MultiIndexHashIndex(), HashIndex()
+    for index in (mih, flat):
+        index.add(ids[:-3000], codes[:-3000])
+        index.remove(ids[1:300:2])  # every other planted original is gone
+        index.add(ids[-3000:], codes[-3000:])  # a tail added after the tables were built
+
+    def agree() -> None:
+        got_d, got_i = mih.search(queries, 5)
+        want_d, want_i = flat.search(queries, 5)
+        near = want_d <= 11
+        np.testing.assert_array_equal(got_d[near], want_d[near])
+        assert (got_i[:, 0] == want_i[:, 0])[want_d[:, 0] <= 11].all()
+        assert near[:, 0].sum() > 100
+
+    mih.search(queries[:1], 1)
+    agree()
+    mih.write(tmp_path / "h.faissb")
+    mih = MultiIndexHashIndex.read(tmp_path / "h.faissb")
+    agree()
