@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..embed.registry import MODELS
 from .dataset import Benchmark, Query, truth_of
 from .metrics import pr_curve
 from .runner import MethodRun
@@ -91,6 +92,12 @@ def _markdown(runs: Sequence[MethodRun], bench: Benchmark, split: str, command: 
         f"{counts.get('references')} references, "
         f"{counts.get('queries')} queries in all); split evaluated: **{split}**"
         + (f" ({first.positives} copies, {first.distractor_queries} distractor queries)" if first else ""),
+        "- calibration anchors in effect (embed/registry.py): "
+        + "; ".join(
+            f"{name} cos_match {spec.calibration.cos_match}, cos_identical {spec.calibration.cos_identical}"
+            for name, spec in MODELS.items()
+            if spec.backend == "onnx"
+        ),
         "- metrics as the ISC 2021 scorer: predictions (top 10 per query) pooled, ties pessimistic; "
         "FPR = share of distractor queries with any prediction at or above the threshold.",
         "",
@@ -154,11 +161,13 @@ def _plots(runs: Sequence[MethodRun], truth: dict[str, str | None], folder: Path
 
     ranked = _ranked(runs)
     fig, ax = plt.subplots(figsize=(8, 6))
-    for run in ranked:
+    for i, run in enumerate(ranked):
         curve = pr_curve(run.predictions, truth)
+        # Ten colours, then the same ten dashed, then dotted: every line stays tellable.
         ax.plot(
             curve.recalls,
             curve.precisions,
+            ("-", "--", ":")[i // 10 % 3],
             label=f"{run.name} ({run.metrics.micro_ap:.3f})" if run.metrics else "",
         )
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="Precision-recall (µAP)")
