@@ -67,13 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"# speed: {len(images)} images from {args.images}, {platform.machine()}, "
         f"{platform.python_version()}, {date.today()}"
     )
-    print("\n| embedder | mirror view | ms/img (batch 16) |\n|---|---|---|")
+    print("\n| embedder | version | ms/img (batch 16) |\n|---|---|---|")
     for emb in _embedders(args.clip_checkpoint):
         emb.embed(images[:16])  # warm-up: first run allocates
         start = time.perf_counter()
         emb.embed(images)
         per = (time.perf_counter() - start) * 1000 / len(images)
-        print(f"| {emb.info.name} | {emb.mirror_view} | {per:.1f} |")
+        print(f"| {emb.info.name} | {emb.info.version} | {per:.1f} |")
 
     embedder = get_embedder("sscd")
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             lat.append(time.perf_counter() - t)
         print(
             f"match (two JPEGs <= 1024 px, sscd): p50 {percentile_ms(lat, 50):.1f} ms, "
-            f"p99 {percentile_ms(lat, 99):.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms, {len(lat)} calls"
+            f"p99 {percentile_ms(lat, 99):.1f} ms, "
+            f"mean {statistics.mean(lat) * 1000:.1f} ms, {len(lat)} calls"
         )
         engine.index.close()
     return 0

@@ -7,9 +7,18 @@ thing everywhere. Its scale keeps the thresholds trust & safety teams already us
     >= 0.85  near-duplicate (crop, watermark, template paste, background swap)
     <  0.85  different images
 
-The neural cosine is mapped piecewise-linearly through the embedder's calibration anchors
-(``cos_match`` -> 0.85, ``cos_identical`` -> 0.97); a mirror-aware pHash distance at or
-below ``hash_identical`` lifts a pair that already matches to the near-identical band.
+Three channels of evidence, each mapped onto that scale, the strongest winning:
+
+- the neural cosine, piecewise-linearly through the embedder's calibration anchors
+  (``cos_match`` -> 0.85, ``cos_identical`` -> 0.97);
+- the mirror-aware pHash: at or below ``hash_identical`` bits the pair is near-identical;
+- geometric verification of local features (``lookalike.embed.local``): ``inliers_match``
+  consistent keypoints covering ``min_coverage`` of one image make a near-duplicate, up to
+  0.95 at ``inliers_strong`` (keypoints say "copied", not "how much was kept").
+
+Hash and keypoint evidence count only above ``cos_floor``, where the neural channel at
+least finds the pair plausible. Verification is the costly step, so it runs only when it
+could raise the score.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import numpy as np
 
 from .embed.encode import Descriptor
 from .embed.hashes import hamming
+from .embed.local import Verification, verify
 from .embed.registry import Calibration
 
 __all__ = [
@@ -34,6 +44,7 @@ __all__ = [
 
 MATCH_THRESHOLD = 0.85
 IDENTICAL_THRESHOLD = 0.97
+LOCAL_CEILING = 0.95
 Confidence = Literal["high", "medium", "low"]
 
 
@@ -42,6 +53,8 @@ class PairScore:
     similarity: float
     cosine: float
     hash_distance: int
+    #: Geometrically consistent keypoints; 0 when verification was not needed.
+    inliers: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,9 @@ class Scorer:
         self.calibration = calibration
         self.threshold = threshold
 
-    def similarity(self, cosine: float, hash_distance: int) -> float:
+    def similarity(
+        self, cosine: float, hash_distance: int, verification: Verification | None = None
+    ) -> float:
         cal = self.calibration
         score = float(
             np.interp(
@@ -78,17 +93,45 @@ class Scorer:
                 [0.0, MATCH_THRESHOLD, IDENTICAL_THRESHOLD, 1.0],
             )
         )
-        if hash_distance <= cal.hash_identical and cosine >= cal.cos_match:
+        if cosine < cal.cos_floor:
+            return round(score, 4)
+        if hash_distance <= cal.hash_identical:
             hash_score = IDENTICAL_THRESHOLD + (1 - IDENTICAL_THRESHOLD) * (
                 1 - hash_distance / (cal.hash_identical + 1)
             )
             score = max(score, hash_score)
+        if (
+            verification is not None
+            and verification.inliers >= cal.inliers_match
+            and verification.coverage >= cal.min_coverage
+        ):
+            local_score = float(
+                np.interp(
+                    verification.inliers,
+                    [cal.inliers_match, cal.inliers_strong],
+                    [MATCH_THRESHOLD, LOCAL_CEILING],
+                )
+            )
+            score = max(score, local_score)
         return round(score, 4)
 
     def score(self, a: Descriptor, b: Descriptor) -> PairScore:
+        """Score ``a`` (the query: its mirror is tried too) against ``b``."""
         cosine = float(np.dot(a.vector, b.vector))
         distance = min(hamming(a.phash, b.phash), hamming(a.phash_mirror, b.phash))
-        return PairScore(self.similarity(cosine, distance), round(cosine, 4), distance)
+        base = self.similarity(cosine, distance)
+        if cosine < self.calibration.cos_floor or base >= LOCAL_CEILING:
+            return PairScore(base, round(cosine, 4), distance)
+        found = self._verify(a, b)
+        return PairScore(self.similarity(cosine, distance, found), round(cosine, 4), distance, found.inliers)
+
+    def _verify(self, a: Descriptor, b: Descriptor) -> Verification:
+        found = verify(a.local, b.local)
+        if a.local_mirror is not None and found.inliers < self.calibration.inliers_strong:
+            mirrored = verify(a.local_mirror, b.local)
+            if mirrored.inliers > found.inliers:
+                return mirrored
+        return found
 
     def confidence(self, similarity: float) -> Confidence:
         """How far the score sits from the threshold, on the side it is on."""

@@ -1,8 +1,8 @@
 """The embedder interface: images in, L2-normalised float32 descriptors out.
 
 Every neural channel (SSCD, its distilled student, CLIP, the test fake) implements
-:meth:`Embedder._forward`; the shared :meth:`Embedder.embed` adds batching and the
-test-time mirror view so that each backend stays a few lines of model code.
+:meth:`Embedder._forward`; the shared :meth:`Embedder.embed` batches, checks and
+normalises, so that each backend stays a few lines of model code.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..errors import InferenceError
 
@@ -43,8 +43,6 @@ class Embedder(ABC):
     """A neural descriptor. Subclasses set ``info`` and implement ``_forward``."""
 
     info: EmbedderInfo
-    #: Average each descriptor with its mirror's: a mirrored copy then gets the same vector.
-    mirror_view: bool = False
     batch_size: int = 16
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -54,10 +52,7 @@ class Embedder(ABC):
         out = []
         for start in range(0, len(images), self.batch_size):
             batch = list(images[start : start + self.batch_size])
-            vecs = self._checked_forward(batch)
-            if self.mirror_view:
-                vecs = vecs + self._checked_forward([ImageOps.mirror(im) for im in batch])
-            out.append(l2_normalise(vecs))
+            out.append(l2_normalise(self._checked_forward(batch)))
         return np.concatenate(out)
 
     def _checked_forward(self, batch: list[Image.Image]) -> np.ndarray:

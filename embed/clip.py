@@ -72,7 +72,6 @@ class ClipEmbedder(Embedder):
             )
 
         self._model, self._preprocess, dim = _load_model(spec.name, arch, path, pretrained_cfg)
-        self.mirror_view = spec.mirror_view
         self.info = EmbedderInfo(
             name=spec.name,
             dim=dim,

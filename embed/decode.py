@@ -108,8 +108,7 @@ def decode_image(
         width, height = im.size
         if width * height > max_pixels:
             raise ImageTooLargeError(
-                f"{label}: {width}x{height} = {width * height} pixels "
-                f"is over the {max_pixels}-pixel limit"
+                f"{label}: {width}x{height} = {width * height} pixels is over the {max_pixels}-pixel limit"
             )
         if width == 0 or height == 0:
             raise NotAnImageError(f"{label}: image has no pixels ({width}x{height})")

@@ -1,4 +1,5 @@
-"""Decoded image -> descriptor: the neural vector and the mirror-aware pHash together."""
+"""Decoded image -> descriptor: the neural vector, the mirror-aware pHash and the local
+features, computed together so that every channel describes the same pixels."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .base import Embedder
 from .hashes import phash_pair
+from .local import LocalFeatures, extract_local
 
 __all__ = ["Descriptor", "Encoder"]
 
@@ -17,11 +19,15 @@ __all__ = ["Descriptor", "Encoder"]
 @dataclass(frozen=True)
 class Descriptor:
     """Everything the scorer compares: ``vector`` (unit float32), ``phash`` of the image and
-    ``phash_mirror`` of its horizontal mirror (8 packed bytes each)."""
+    ``phash_mirror`` of its horizontal mirror (8 packed bytes each), ``local`` keypoints, and
+    for a query also ``local_mirror``, the keypoints of its mirror (ORB is not mirror-invariant;
+    stored references do without them, as a query brings its own)."""
 
     vector: np.ndarray
     phash: np.ndarray
     phash_mirror: np.ndarray
+    local: LocalFeatures
+    local_mirror: LocalFeatures | None = None
 
 
 class Encoder:
@@ -30,10 +36,20 @@ class Encoder:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
 
-    def encode(self, images: Sequence[Image.Image]) -> list[Descriptor]:
+    def encode(self, images: Sequence[Image.Image], query: bool = True) -> list[Descriptor]:
+        """Descriptors of ``images``; ``query=False`` (references being stored) skips the
+        mirrored keypoints."""
         vectors = self.embedder.embed(images)
         out = []
         for image, vector in zip(images, vectors, strict=True):
             ph, ph_mirror = phash_pair(image)
-            out.append(Descriptor(vector=vector, phash=ph, phash_mirror=ph_mirror))
+            out.append(
+                Descriptor(
+                    vector=vector,
+                    phash=ph,
+                    phash_mirror=ph_mirror,
+                    local=extract_local(image),
+                    local_mirror=extract_local(ImageOps.mirror(image)) if query else None,
+                )
+            )
         return out

@@ -54,10 +54,10 @@ class OnnxEmbedder(Embedder):
             raise ModelUnavailableError(f"{spec.name}: ONNX Runtime cannot load {path}: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
         self.size = spec.input_size
-        self.mirror_view = spec.mirror_view
         dim = int(self._session.get_outputs()[0].shape[-1])
+        # The input size is part of the version: vectors at another size are not comparable.
         self.info = EmbedderInfo(
-            name=spec.name, dim=dim, version=spec.version, weights_digest=spec.sha256 or ""
+            name=spec.name, dim=dim, version=f"{spec.version}@{self.size}px", weights_digest=spec.sha256 or ""
         )
 
     def _forward(self, batch: list[Image.Image]) -> np.ndarray:

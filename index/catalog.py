@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..embed.encode import Descriptor
+from ..embed.local import LocalFeatures
 from ..errors import IndexCorruptError, ItemNotFoundError
 
 __all__ = ["CATALOG_NAME", "Catalog", "NewItem", "Record"]
@@ -38,12 +39,15 @@ CREATE TABLE IF NOT EXISTS images (
     metadata TEXT NOT NULL DEFAULT '{}',
     vector BLOB NOT NULL,
     phash BLOB NOT NULL,
-    phash_mirror BLOB NOT NULL
+    phash_mirror BLOB NOT NULL,
+    local BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS images_sha256 ON images (sha256);
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, iid INTEGER NOT NULL);
 """
-_COLUMNS = "iid, external_id, source, sha256, width, height, added_at, metadata, vector, phash, phash_mirror"
+_COLUMNS = (
+    "iid, external_id, source, sha256, width, height, added_at, metadata, vector, phash, phash_mirror, local"
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def _record(row: sqlite3.Row) -> Record:
             vector=np.frombuffer(row["vector"], dtype=np.float32),
             phash=np.frombuffer(row["phash"], dtype=np.uint8),
             phash_mirror=np.frombuffer(row["phash_mirror"], dtype=np.uint8),
+            local=LocalFeatures.from_bytes(row["local"]),
         ),
     )
 
@@ -123,7 +128,7 @@ class Catalog:
         d = item.descriptor
         cur = self._db.execute(
             "INSERT INTO images (external_id, source, sha256, width, height, metadata, vector, phash,"
-            " phash_mirror) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " phash_mirror, local) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item.external_id,
                 item.source,
@@ -134,6 +139,7 @@ class Catalog:
                 np.ascontiguousarray(d.vector, dtype=np.float32).tobytes(),
                 d.phash.tobytes(),
                 d.phash_mirror.tobytes(),
+                d.local.to_bytes(),
             ),
         )
         iid = int(cur.lastrowid or 0)
@@ -150,7 +156,9 @@ class Catalog:
         return int(row["iid"])
 
     def get(self, external_id: str) -> Record:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE external_id = ?", (external_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM images WHERE external_id = ?", (external_id,)
+        ).fetchone()
         if row is None:
             raise ItemNotFoundError(f"no image with id {external_id!r} in the index")
         return _record(row)

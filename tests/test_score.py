@@ -6,8 +6,11 @@ import itertools
 
 import numpy as np
 from lookalike.embed.encode import Descriptor
+from lookalike.embed.local import LocalFeatures, Verification
 from lookalike.embed.registry import MODELS
 from lookalike.score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Scorer
+
+NO_KEYPOINTS = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (1, 1))
 
 
 def _scorer() -> Scorer:
@@ -34,10 +37,20 @@ def test_monotone_in_cosine_and_in_hash_distance() -> None:
         assert all(b <= a for a, b in itertools.pairwise(by_distance))
 
 
-def test_close_hash_lifts_a_match_to_near_identical_but_not_a_non_match() -> None:
+def test_hash_and_keypoints_count_only_above_the_floor() -> None:
     scorer, cal = _scorer(), MODELS["sscd"].calibration
-    assert scorer.similarity(cal.cos_match + 0.01, 0) >= IDENTICAL_THRESHOLD
-    assert scorer.similarity(cal.cos_match - 0.05, 0) < MATCH_THRESHOLD
+    far = cal.hash_identical + 20
+    assert scorer.similarity(cal.cos_floor + 0.01, 0) >= IDENTICAL_THRESHOLD
+    assert scorer.similarity(cal.cos_floor - 0.01, 0) < MATCH_THRESHOLD
+    verified = Verification(inliers=cal.inliers_strong, coverage=0.5)
+    assert scorer.similarity(cal.cos_floor + 0.01, far, verified) == 0.95
+    assert scorer.similarity(cal.cos_floor - 0.01, far, verified) < MATCH_THRESHOLD
+    at_match = Verification(inliers=cal.inliers_match, coverage=0.5)
+    assert scorer.similarity(cal.cos_floor, far, at_match) == MATCH_THRESHOLD
+    weak = Verification(inliers=cal.inliers_match - 1, coverage=0.5)
+    sliver = Verification(inliers=cal.inliers_strong, coverage=cal.min_coverage / 2)
+    assert scorer.similarity(cal.cos_floor, far, weak) < MATCH_THRESHOLD
+    assert scorer.similarity(cal.cos_floor, far, sliver) < MATCH_THRESHOLD
 
 
 def test_mirror_hash_is_used() -> None:
@@ -46,8 +59,8 @@ def test_mirror_hash_is_used() -> None:
     vec[0] = 1
     bits = np.unpackbits(np.arange(8, dtype=np.uint8) * 37)
     h, h_mirror = np.packbits(bits), np.packbits(1 - bits)
-    a = Descriptor(vec, h, h_mirror)
-    mirrored = Descriptor(vec, h_mirror, h)
+    a = Descriptor(vec, h, h_mirror, NO_KEYPOINTS)
+    mirrored = Descriptor(vec, h_mirror, h, NO_KEYPOINTS)
     assert scorer.score(a, mirrored).hash_distance == 0
 
 
@@ -57,8 +70,12 @@ def test_confidence_and_decision() -> None:
     assert scorer.confidence(0.88) == "medium" and scorer.confidence(0.86) == "low"
     assert scorer.confidence(0.84) == "low"
     pair = scorer.score(
-        Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)),
-        Descriptor(np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8)),
+        Descriptor(
+            np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8), NO_KEYPOINTS
+        ),
+        Descriptor(
+            np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8), NO_KEYPOINTS
+        ),
     )
     result = scorer.decide(pair, 12.4)
     assert result.match and result.similarity_score == 1.0 and result.processing_time_ms == 12
