@@ -12,7 +12,7 @@ from ..embed.registry import MODELS
 from .calibrate import calibrate, to_markdown
 from .dataset import SPLITS, Benchmark
 from .make import make_benchmark
-from .methods import METHODS, MethodOptions
+from .methods import DEFAULT_METHODS, METHODS, MethodOptions
 from .report import write_report
 from .runner import run_method
 
@@ -43,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     queries = bench.select(args.split)
     options = MethodOptions(threads=args.threads, clip_checkpoint=args.clip_checkpoint)
     runs = []
-    for name in args.method or list(METHODS):
+    for name in args.method or DEFAULT_METHODS:
         run = run_method(name, bench, queries, k=args.k, options=options, verbose=not args.quiet)
         if run.skipped and not args.quiet:
             print(f"{name}: not run: {run.skipped}", file=sys.stderr, flush=True)
@@ -93,7 +93,10 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("run", help="run methods and peers on a benchmark; write a report folder")
     p.add_argument("--bench", required=True, help="benchmark folder (lookalike bench make)")
     p.add_argument(
-        "--method", action="append", choices=sorted(METHODS), help="repeat for several (default: all)"
+        "--method",
+        action="append",
+        choices=sorted(METHODS),
+        help="repeat for several (default: all but proto-*)",
     )
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument(

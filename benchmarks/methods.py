@@ -33,7 +33,7 @@ from ..score import Scorer
 from .dataset import load_image
 from .views import content_box
 
-__all__ = ["METHODS", "Method", "MethodOptions", "build_method"]
+__all__ = ["DEFAULT_METHODS", "METHODS", "Method", "MethodOptions", "build_method"]
 
 Ranked = list[tuple[str, float]]
 
@@ -338,6 +338,11 @@ METHODS: dict[str, Callable[[MethodOptions], Method]] = {
     "imagededup-cnn": _imagededup_cnn,
     "immaculate": _immaculate,
 }
+
+
+#: What ``lookalike bench run`` runs without ``--method``: everything but the prototypes,
+#: which re-run the whole pipeline each and are asked for by name.
+DEFAULT_METHODS = [name for name in METHODS if not name.startswith("proto-")]
 
 
 def build_method(name: str, options: MethodOptions | None = None) -> Method:

@@ -35,6 +35,13 @@ def _largest_run(flags: np.ndarray) -> tuple[int, int]:
     return best if best[1] > best[0] else (0, len(flags))
 
 
+def _surround_colour(border: np.ndarray) -> np.ndarray:
+    """The commonest colour along the border (in bins of 8 levels): the canvas, even where
+    the content touches most of one edge."""
+    _, inverse, counts = np.unique(border // 8, axis=0, return_inverse=True, return_counts=True)
+    return np.asarray(border[inverse.ravel() == int(np.argmax(counts))].mean(axis=0))
+
+
 def content_box(image: Image.Image, rounds: int = 3) -> tuple[int, int, int, int] | None:
     """The box (left, top, right, bottom) of the main pasted content, or None when the image
     has no flat surround to remove."""
@@ -46,8 +53,7 @@ def content_box(image: Image.Image, rounds: int = 3) -> tuple[int, int, int, int
         ph, pw = part.shape[:2]
         if ph < 8 or pw < 8:
             break
-        border = np.concatenate([part[0], part[-1], part[:, 0], part[:, -1]])
-        background = np.median(border, axis=0)
+        background = _surround_colour(np.concatenate([part[0], part[-1], part[:, 0], part[:, -1]]))
         content = np.abs(part - background).max(axis=2) > TOLERANCE
         r0, r1 = _largest_run(content.mean(axis=1) > CONTENT_SHARE)
         c0, c1 = _largest_run(content[r0:r1].mean(axis=0) > CONTENT_SHARE)
