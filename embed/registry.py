@@ -77,7 +77,7 @@ MODELS: dict[str, ModelSpec] = {
             weights="sscd_distilled",
             sha256="240436cc531e2e10299f2c60d6fe581d1f9f405e3ee8360e81e9e6cfc0a8a9ab",
             input_size=288,
-            calibration=Calibration(cos_match=0.5861, cos_identical=0.927),
+            calibration=Calibration(cos_match=0.6479, cos_identical=0.9525),
         ),
         ModelSpec(
             name="clip",
