@@ -14,6 +14,7 @@ from lookalike.benchmarks.dataset import Benchmark, truth_of
 from lookalike.benchmarks.make import make_benchmark
 from lookalike.benchmarks.metrics import Prediction, evaluate
 from lookalike.cli import main
+from lookalike.embed.registry import Calibration
 from lookalike.errors import ConfigError, InputError
 from PIL import Image, ImageDraw
 from skimage import data
@@ -164,11 +165,12 @@ def test_fit_anchors_on_hand_made_pairs() -> None:
         copy_near_identical=np.array([True] * 4 + [False] * 4),
         copy_partial=np.array([False] * 4 + [True] * 4),
     )
-    cal = fit_anchors(pairs, hash_identical=4)
+    base = Calibration(cos_match=0.5, cos_identical=0.9, cos_floor=0.3, hash_identical=4)
+    cal = fit_anchors(pairs, base)
     assert cal.cos_match == 0.4501
     # 0.96 puts all near-identical copies and no partial one at >= 0.97.
     assert cal.cos_identical == 0.96
-    lifted = fit_anchors(Pairs(**{**pairs.__dict__, "copy_hash": np.array([0, 0, 0, 0, 9, 9, 9, 9])}), 4)
+    lifted = fit_anchors(Pairs(**{**pairs.__dict__, "copy_hash": np.array([0, 0, 0, 0, 9, 9, 9, 9])}), base)
     # With the near-identical copies lifted by their hash, the anchor only has to keep
     # the partial copies out: the highest cosine above them.
     assert cal.cos_match < lifted.cos_identical and lifted.cos_identical > 0.93
