@@ -200,8 +200,7 @@ class PrototypeMethod(PipelineMethod):
     surround (pad bars, a listing template: :func:`.views.content_box`); each reference
     keeps its best score. ``hash_match``: a pHash distance at or below ``hash_identical``
     lifts a pair to the near-identical band whatever its cosine (the shipped rule also asks
-    for cosine >= ``cos_match``, which heavy JPEG and downscales of small images miss
-    although their hash is intact).
+    for cosine >= ``cos_floor``).
     """
 
     def __init__(self, name: str, options: MethodOptions, content_view: bool, hash_match: bool) -> None:
@@ -217,7 +216,7 @@ class PrototypeMethod(PipelineMethod):
         scorer = self.engine.scorer
         cal = scorer.calibration
         if self.hash_match and hit.score.hash_distance <= cal.hash_identical:
-            return scorer.similarity(max(hit.score.cosine, cal.cos_match), hit.score.hash_distance)
+            return scorer.similarity(max(hit.score.cosine, cal.cos_floor), hit.score.hash_distance)
         return hit.score.similarity
 
     def search(self, query: Path, k: int) -> Ranked:
