@@ -27,7 +27,7 @@ from PIL import Image
 from ..embed.hashes import PHASH_BITS, pdq_dihedral, phash
 from ..embed.registry import get_embedder, get_spec
 from ..engine import Engine, Hit, IngestItem
-from ..errors import LookalikeError, ModelUnavailableError
+from ..errors import InferenceError, LookalikeError, ModelUnavailableError
 from ..index.store import Index
 from ..score import Scorer
 from .dataset import load_image
@@ -244,21 +244,32 @@ def _pdqhash(image: Image.Image) -> np.ndarray:
     return _packed(bits)
 
 
+def _guarded(name: str, fn: Callable[[Image.Image], np.ndarray]) -> Callable[[Image.Image], np.ndarray]:
+    """A peer's descriptor with its library's errors translated: the run reports that peer as
+    failed and goes on with the others."""
+
+    def call(image: Image.Image) -> np.ndarray:
+        try:
+            return fn(image)
+        except Exception as exc:  # peers raise whatever their libraries raise
+            raise InferenceError(f"{name}: {type(exc).__name__}: {exc}") from exc
+
+    return call
+
+
 def _perception(hasher_name: str, **kwargs: int) -> Callable[[MethodOptions], Method]:
     def build(options: MethodOptions) -> Method:
+        name = f"perception-{hasher_name.lower()}"
         try:
-            import perception.hashers as hashers
+            hasher = getattr(importlib.import_module("perception.hashers"), hasher_name)(**kwargs)
         except ImportError as exc:
             raise ModelUnavailableError(
                 f"perception is not installed ({exc}); pip install 'lookalike[bench]'"
             ) from exc
-        hasher = getattr(hashers, hasher_name)(**kwargs)
-        bits = int(hasher.hash_length)
-        return HashMethod(
-            f"perception-{hasher_name.lower()}",
-            bits,
-            lambda im: _packed(hasher.compute(np.asarray(im), "vector")),
-        )
+        except Exception as exc:  # e.g. an OpenCV build without the contrib img_hash module
+            raise ModelUnavailableError(f"{name} cannot start here: {type(exc).__name__}: {exc}") from exc
+        describe = _guarded(name, lambda im: _packed(hasher.compute(np.asarray(im), "vector")))
+        return HashMethod(name, int(hasher.hash_length), describe)
 
     return build
 
@@ -272,13 +283,14 @@ def _imagededup(hasher_name: str) -> Callable[[MethodOptions], Method]:
                 f"imagededup is not installed ({exc}); pip install 'lookalike[bench]'"
             ) from exc
         hasher = getattr(methods, hasher_name)(verbose=False)
+        name = f"imagededup-{hasher_name.lower()}"
 
         def describe(image: Image.Image) -> np.ndarray:
             return np.frombuffer(
                 bytes.fromhex(hasher.encode_image(image_array=np.asarray(image))), dtype=np.uint8
             )
 
-        return HashMethod(f"imagededup-{hasher_name.lower()}", 64, describe)
+        return HashMethod(name, 64, _guarded(name, describe))
 
     return build
 
@@ -291,7 +303,9 @@ def _imagededup_cnn(options: MethodOptions) -> Method:
             f"imagededup CNN downloads MobileNetV3 weights at first use, not runnable offline: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    return CosineMethod("imagededup-cnn", lambda im: cnn.encode_image(image_array=np.asarray(im)))
+    return CosineMethod(
+        "imagededup-cnn", _guarded("imagededup-cnn", lambda im: cnn.encode_image(image_array=np.asarray(im)))
+    )
 
 
 def _immaculate(options: MethodOptions) -> Method:
@@ -322,7 +336,7 @@ METHODS: dict[str, Callable[[MethodOptions], Method]] = {
     "pdq": lambda o: HashMethod(
         "pdq", 256, lambda im: pdq_dihedral(im)[0][0], lambda im: pdq_dihedral(im)[0]
     ),
-    "pdqhash": lambda o: HashMethod("pdqhash", 256, _pdqhash),
+    "pdqhash": lambda o: HashMethod("pdqhash", 256, _guarded("pdqhash", _pdqhash)),
     "perception-phash": _perception("PHash", hash_size=16),
     "perception-pdq": _perception("PDQHash"),
     "perception-dhash": _perception("DHash", hash_size=16),
