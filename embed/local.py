@@ -42,6 +42,11 @@ class LocalFeatures:
     desc: np.ndarray
     shape: tuple[int, int]
 
+    @classmethod
+    def empty(cls, shape: tuple[int, int] = (1, 1)) -> LocalFeatures:
+        """No keypoints (a blank image, or vectors that come without pixels)."""
+        return cls(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), shape)
+
     def to_bytes(self) -> bytes:
         n = len(self.desc)
         return (
@@ -87,7 +92,7 @@ def extract_local(image: Image.Image) -> LocalFeatures:
     orb, _ = _tools()
     keypoints, desc = orb.detectAndCompute(grey, None)
     if desc is None:
-        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey.shape[:2])
+        return LocalFeatures.empty((int(grey.shape[0]), int(grey.shape[1])))
     xy = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
     return LocalFeatures(xy=xy, desc=desc, shape=(int(grey.shape[0]), int(grey.shape[1])))
 

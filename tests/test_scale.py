@@ -14,6 +14,7 @@ import pytest
 from lookalike.cli import main
 from lookalike.embed.base import EmbedderInfo
 from lookalike.embed.encode import Descriptor
+from lookalike.embed.local import LocalFeatures
 from lookalike.index.build import Batches, build_store
 from lookalike.index.catalog import NewItem
 from lookalike.index.choose import FLAT_LIMIT, choose_index, estimate_bytes, index_kind, is_upgrade
@@ -24,6 +25,7 @@ from lookalike.index.tune import exact_neighbours, recall_at_k
 from lookalike.index.vectors import FaissVectorStore
 
 DIM = 32
+NO_KEYPOINTS = LocalFeatures.empty()
 INFO = EmbedderInfo(name="fake", dim=DIM, version="1", weights_digest="none")
 
 
@@ -39,7 +41,13 @@ def clustered(n: int, seed: int, centres: int = 200, spread: float = 0.35) -> np
 def items(x: np.ndarray, start: int = 0) -> list[NewItem]:
     hashes = np.random.default_rng(start).integers(0, 256, (len(x), 2, 8), dtype=np.uint8)
     return [
-        NewItem(f"img-{start + i}", Descriptor(v, h[0], h[1]), sha256=f"sha-{start + i}", width=1, height=1)
+        NewItem(
+            f"img-{start + i}",
+            Descriptor(v, h[0], h[1], NO_KEYPOINTS),
+            sha256=f"sha-{start + i}",
+            width=1,
+            height=1,
+        )
         for i, (v, h) in enumerate(zip(x, hashes, strict=True))
     ]
 

@@ -10,7 +10,7 @@ from lookalike.embed.local import LocalFeatures, Verification
 from lookalike.embed.registry import MODELS
 from lookalike.score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Scorer
 
-NO_KEYPOINTS = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (1, 1))
+NO_KEYPOINTS = LocalFeatures.empty()
 
 
 def _scorer() -> Scorer:
