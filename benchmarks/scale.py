@@ -1,0 +1,333 @@
+"""Scale of the vector index: build time, bytes per vector, top-10 latency and recall@10
+against exact search, for each kind of FAISS index lookalike may choose, at several sizes.
+
+Run: ``python -m lookalike.benchmarks.scale --sizes 100000 1000000 --real /tmp/devcorpus/images
+--out benchmarks/RESULTS-scale.md``.
+
+The base is synthetic clustered unit vectors (512-d, generated in chunks from a seed), with
+the SSCD descriptors of real photos mixed in when ``--real`` names a folder. Queries are
+held out (not in the index): fresh points of the same clusters, and SSCD descriptors of
+edited copies (mirror, crop, JPEG) of the real photos, whose recall is reported apart. Each
+approximate index's search parameter is the cheapest rung of the tuning ladder that reaches
+the recall target on the synthetic queries; every figure is measured in the same process
+against the exact index built from the same vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import faiss
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..cli import iter_image_files
+from ..embed.base import l2_normalise
+from ..embed.decode import decode_image
+from ..embed.encode import Encoder
+from ..embed.registry import get_embedder
+from ..errors import LookalikeError
+from ..index.build import build_store
+from ..index.choose import choose_index
+from ..index.tune import climb, exact_neighbours, recall_at_k
+from ..index.vectors import FaissVectorStore
+
+__all__ = ["Mixture", "ScaleRow", "main"]
+
+DIM = 512
+CHUNK = 50_000
+K = 10
+SHORTLIST = 50
+TIME_BOX = 30.0  # what Engine.search asks the vector index for before exact re-scoring
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    n: int
+    factory: str
+    build_s: float
+    train_size: int
+    bytes_per_vector: float
+    search_params: str
+    recall_at_10: float
+    recall_10_in_50: float
+    real_recall_at_10: float | None
+    #: Real queries whose original photo is among the 10 found (what copy detection needs).
+    real_original_at_10: float | None
+    #: The cheapest rung that reaches the target on the real queries, and its recall.
+    real_params: str | None
+    real_params_recall: float | None
+    p50_ms: float
+    p99_ms: float
+    batch64_p50_ms: float
+    batch64_p99_ms: float
+    load_s: float
+    mmap_load_s: float
+
+
+class Mixture:
+    """Synthetic descriptors with nested structure, as real ones have: n/1000 themes, n/100
+    topics within them, n/10 products within those, and each vector a noisy view of a
+    product. The spreads were set so that the ten nearest neighbours are about as far
+    (cosine ~0.3) as those of real SSCD descriptors of unrelated photos, and an inverted file
+    needs tens of probes for 0.95 recall@10 (isotropic blobs make IVF trivially exact)."""
+
+    SPREADS = (3.0, 2.0, 1.0)
+
+    def __init__(self, n: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        centres = l2_normalise(rng.standard_normal((max(1, n // 1000), DIM)))
+        for count, spread in zip((max(1, n // 100), max(1, n // 10)), self.SPREADS, strict=False):
+            parents = centres[rng.integers(0, len(centres), count)]
+            centres = l2_normalise(parents + spread / np.sqrt(DIM) * rng.standard_normal((count, DIM)))
+        self.leaves = centres
+        self.seed = seed
+
+    def rows(self, count: int, start: int) -> np.ndarray:
+        """Rows ``start .. start+count``; they depend on (seed, start) only, so chunks compose."""
+        rng = np.random.default_rng([self.seed, start])
+        noise = rng.standard_normal((count, DIM)).astype(np.float32) * (self.SPREADS[2] / np.sqrt(DIM))
+        return l2_normalise(self.leaves[rng.integers(0, len(self.leaves), count)] + noise)
+
+
+class Base:
+    """The indexed vectors: synthetic chunks, with real descriptors spread through them."""
+
+    def __init__(self, n: int, seed: int, real: np.ndarray | None) -> None:
+        self.n = n
+        self.mixture = Mixture(n, seed)
+        self.real = real if real is not None else np.zeros((0, DIM), dtype=np.float32)
+        # Real rows take evenly spread ids so that every IVF sample and chunk sees some.
+        self.real_ids = np.linspace(0, n - 1, len(self.real)).astype(np.int64)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, self.n, CHUNK):
+            count = min(CHUNK, self.n - start)
+            rows = self.mixture.rows(count, start)
+            ids = np.arange(start, start + count, dtype=np.int64)
+            inside = (self.real_ids >= start) & (self.real_ids < start + count)
+            rows[self.real_ids[inside] - start] = self.real[inside]
+            yield ids, rows
+
+    def queries(self, count: int) -> np.ndarray:
+        return self.mixture.rows(count, self.n + 10**9)
+
+
+def real_descriptors(folder: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """SSCD descriptors of the photos in ``folder`` and of an edited copy of each (mirror,
+    70 % crop or JPEG q30 in turn), cached in ``cache``."""
+    if cache.exists():
+        data = np.load(cache)
+        return data["base"], data["edited"]
+    encoder = Encoder(get_embedder("sscd"))
+    originals, edited = [], []
+    for n, (_, path) in enumerate(iter_image_files([str(folder)])):
+        try:
+            image = decode_image(path).image
+        except LookalikeError:  # a corpus file we cannot read is just left out
+            continue
+        w, h = image.size
+        if n % 3 == 0:
+            copy = ImageOps.mirror(image)
+        elif n % 3 == 1:
+            copy = image.crop((w // 10, h // 10, w - w // 10, h - h // 20))
+        else:
+            buf = io.BytesIO()
+            image.save(buf, "JPEG", quality=30)
+            copy = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+        originals.append(image)
+        edited.append(copy)
+    base = np.stack([d.vector for d in encoder.encode(originals)])
+    copies = np.stack([d.vector for d in encoder.encode(edited)])
+    np.savez(cache, base=base, edited=copies)
+    return base, copies
+
+
+def _latencies(store: FaissVectorStore, queries: np.ndarray) -> tuple[float, float, float, float]:
+    """Single queries on one thread (a service answers one request per worker), batches of
+    64 on all; each for up to 500 queries or :data:`TIME_BOX` seconds."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    single: list[float] = []
+    for q in queries[:500]:
+        t = time.perf_counter()
+        store.search(q[None, :], K)
+        single.append(time.perf_counter() - t)
+        if sum(single) > TIME_BOX:
+            break
+    faiss.omp_set_num_threads(threads)
+    batched: list[float] = []
+    for start in range(0, len(queries) - 63, 64):
+        t = time.perf_counter()
+        store.search(queries[start : start + 64], K)
+        batched.append(time.perf_counter() - t)
+        if sum(batched) > TIME_BOX:
+            break
+    return _ms(single, 50), _ms(single, 99), _ms(batched, 50), _ms(batched, 99)
+
+
+def _ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1000, q))
+
+
+def _load_times(store: FaissVectorStore, factory: str, params: str) -> tuple[int, float, float]:
+    """File size, and seconds to load it copied and memory-mapped."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "v.faiss"
+        store.write(path)
+        times = []
+        for mmap in (False, True):
+            t = time.perf_counter()
+            FaissVectorStore.read(path, factory, params, mmap=mmap)
+            times.append(time.perf_counter() - t)
+        return path.stat().st_size, times[0], times[1]
+
+
+def measure(
+    base: Base,
+    factory: str,
+    train_size: int,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    real_queries: np.ndarray,
+    real_truth: np.ndarray,
+    originals: np.ndarray,
+    target: float,
+) -> ScaleRow:
+    store, report = build_store(factory, DIM, base.batches, train_size)
+    params, recall = climb(store, lambda: recall_at_k(store.search(queries, K)[1], truth, K), target)
+    in50 = recall_at_k(store.search(queries, SHORTLIST)[1], truth, K)
+    real = original = real_params = real_recall = None
+    if len(real_queries):
+        found = store.search(real_queries, K)[1]
+        real = recall_at_k(found, real_truth, K)
+        original = float(np.mean([o in row for o, row in zip(originals, found, strict=True)]))
+        real_params, real_recall = climb(
+            store, lambda: recall_at_k(store.search(real_queries, K)[1], real_truth, K), target
+        )
+        store.set_search_params(params)
+    p50, p99, b50, b99 = _latencies(store, queries)
+    size, load, mmap_load = _load_times(store, factory, params)
+    return ScaleRow(
+        base.n,
+        factory,
+        report.seconds,
+        report.train_size,
+        size / base.n,
+        params,
+        recall,
+        in50,
+        real,
+        original,
+        real_params,
+        real_recall,
+        p50,
+        p99,
+        b50,
+        b99,
+        load,
+        mmap_load,
+    )
+
+
+def factories(n: int) -> list[tuple[str, int]]:
+    """(factory, training size): exact, the automatic choice at a roomy and at a tight
+    memory budget, and the inverted-file indexes between them."""
+    roomy = choose_index(n, DIM, 8 << 30)
+    tight = choose_index(n, DIM, n * 128)  # the compressed mode: <= 128 bytes per vector
+    nlist = int(tight.factory.split("IVF")[1].split(",")[0].split("_")[0])
+    ivf_train = min(n, 64 * nlist)
+    out = [("IDMap2,Flat", 0), (roomy.factory, roomy.train_size), (f"IVF{nlist},Flat", ivf_train)]
+    out += [(f"IVF{nlist},SQ8", ivf_train), (tight.factory, tight.train_size)]
+    return list(dict.fromkeys(out))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--target", type=float, default=0.95)
+    parser.add_argument("--real", type=Path, default=None, help="folder of real photos to mix in (SSCD)")
+    cache = Path(tempfile.gettempdir()) / "lookalike-scale-real.npz"
+    parser.add_argument("--cache", type=Path, default=cache, help="where the real descriptors are cached")
+    parser.add_argument("--only", nargs="*", default=None, help="factories to run (default: all)")
+    parser.add_argument("--extra", nargs="*", default=[], help="more factories to run, trained on 64 x nlist")
+    parser.add_argument("--out", type=Path, default=None, help="append a markdown table here")
+    parser.add_argument("--json", type=Path, default=None, help="append JSON rows here")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-train", type=int, default=None, help="cap training samples (k-means time grows with them)"
+    )
+    args = parser.parse_args(argv)
+
+    real_base, real_edited = (
+        real_descriptors(args.real, args.cache) if args.real else (None, np.zeros((0, DIM), np.float32))
+    )
+    command = sys.argv[1:] if argv is None else argv
+    header = (
+        f"# scale: `python -m lookalike.benchmarks.scale {' '.join(command)}`; "
+        f"2-core {platform.machine()} VM, 24 GiB; faiss {faiss.__version__}, "
+        f"{faiss.omp_get_max_threads()} threads; "
+        f"{date.today()}; {len(real_edited)} real SSCD queries"
+    )
+    print(header, flush=True)
+    rows: list[ScaleRow] = []
+    for n in args.sizes:
+        base = Base(n, args.seed, real_base)
+        queries = base.queries(args.queries)
+        _, truth = exact_neighbours(queries, base.batches(), K)
+        real_truth = exact_neighbours(real_edited, base.batches(), K)[1] if len(real_edited) else truth[:0]
+        extra = [(f, min(n, 64 * int(re.findall(r"IVF(\d+)", f)[0]))) for f in args.extra]
+        for factory, train in factories(n) + extra:
+            if args.only and factory not in args.only:
+                continue
+            train = min(train, args.max_train or train)
+            row = measure(
+                base, factory, train, queries, truth, real_edited, real_truth, base.real_ids, args.target
+            )
+            rows.append(row)
+            print(json.dumps(asdict(row)), flush=True)
+            if args.json:
+                with args.json.open("a") as fh:
+                    fh.write(json.dumps(asdict(row)) + "\n")
+    if args.out:
+        with args.out.open("a") as fh:
+            fh.write(header + "\n\n" + table(rows) + "\n")
+    print(table(rows))
+    return 0
+
+
+def table(rows: Sequence[ScaleRow]) -> str:
+    lines = [
+        "| n | factory | build s | B/vec | params | R@10 | 10@50 | real R@10 | real orig@10 "
+        "| real params (R@10) | p50 ms | p99 ms | batch64 p50 ms | batch64 p99 ms | load s | mmap load s |",
+        "|" + "---|" * 16,
+    ]
+    for r in rows:
+        real = orig = tuned = "-"
+        if r.real_recall_at_10 is not None:
+            real, orig = f"{r.real_recall_at_10:.3f}", f"{r.real_original_at_10:.3f}"
+            tuned = f"`{r.real_params}` ({r.real_params_recall:.3f})"
+        lines.append(
+            f"| {r.n:,} | `{r.factory}` | {r.build_s:.1f} | {r.bytes_per_vector:.0f} | `{r.search_params}` "
+            f"| {r.recall_at_10:.3f} | {r.recall_10_in_50:.3f} | {real} | {orig} | {tuned} "
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.batch64_p50_ms:.1f} | {r.batch64_p99_ms:.1f} | {r.load_s:.2f} | {r.mmap_load_s:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
