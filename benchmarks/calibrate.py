@@ -123,19 +123,23 @@ def _at_identical(pairs: Pairs, cal: Calibration) -> np.ndarray:
     )
 
 
+def _budget_anchor(chances: np.ndarray) -> float:
+    """Just above the (allowed + 1)-th highest chance, so at most ``MAX_DISTRACTOR_FPR`` of the
+    chances fire, on the registry's 4-decimal grid."""
+    worst = np.sort(chances)[::-1]
+    allowed = int(np.floor(MAX_DISTRACTOR_FPR * len(worst)))
+    return math.floor(worst[allowed] * 10_000 + 1) / 10_000
+
+
 def fit_anchors(pairs: Pairs, base: Calibration) -> Calibration:
     """``base`` with its two cosine anchors refitted from the fit split's pairs only."""
-    if (
-        not len(pairs.distractor_best)
-        or not pairs.copy_near_identical.any()
-        or pairs.copy_near_identical.all()
-    ):
-        raise InputError("calibration needs distractor queries, near-identical copies and other copies")
-    worst = np.sort(np.concatenate([pairs.distractor_best, pairs.copy_best_wrong]))[::-1]
-    allowed = int(np.floor(MAX_DISTRACTOR_FPR * len(worst)))
-    # Just above the (allowed + 1)-th highest false-alarm chance (at most `allowed` fire), on
-    # the registry's 4-decimal grid.
-    cos_match = math.floor(worst[allowed] * 10_000 + 1) / 10_000
+    if not (len(pairs.distractor_best) and pairs.copy_near_identical.any() and pairs.copy_partial.any()):
+        raise InputError("calibration needs distractor queries, near-identical copies and partial copies")
+    # Both budgets hold on the fit split: all false-alarm chances, and distractor queries alone.
+    cos_match = max(
+        _budget_anchor(np.concatenate([pairs.distractor_best, pairs.copy_best_wrong])),
+        _budget_anchor(pairs.distractor_best),
+    )
     best_j, cos_identical = -2.0, cos_match
     for c in np.unique(pairs.copy_cosine[pairs.copy_cosine > cos_match]):
         lifted = _at_identical(pairs, replace(base, cos_match=cos_match, cos_identical=float(c)))

@@ -68,7 +68,7 @@ MODELS: dict[str, ModelSpec] = {
             weights="sscd",
             sha256="86386042eb852df12dee402ac7e305827cc246f5fab261acf7994c49bb2cb181",
             input_size=224,
-            calibration=Calibration(cos_match=0.5861, cos_identical=0.927),
+            calibration=Calibration(cos_match=0.5948, cos_identical=0.927),
         ),
         ModelSpec(
             name="sscd-lite",
