@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..embed.hashes import PHASH_BITS, pdq_dihedral, phash
 from ..embed.registry import get_embedder, get_spec
-from ..engine import Engine, Hit, IngestItem
+from ..engine import Engine, IngestItem
 from ..errors import InferenceError, LookalikeError, ModelUnavailableError
 from ..index.store import Index
 from ..score import Scorer
@@ -193,40 +193,21 @@ class PipelineMethod(Method):
         self._tmp.cleanup()
 
 
-class PrototypeMethod(PipelineMethod):
-    """Pipeline changes measured here before they ship, on the shipped index and search.
+class ContentViewMethod(PipelineMethod):
+    """Prototype (not shipped), on the shipped index and search: also query with the content
+    box of an image that sits on a flat surround (pad bars, a listing template:
+    :func:`.views.content_box`); each reference keeps its best score."""
 
-    ``content_view``: also query with the content box of an image that sits on a flat
-    surround (pad bars, a listing template: :func:`.views.content_box`); each reference
-    keeps its best score. ``hash_match``: a pHash distance at or below ``hash_identical``
-    lifts a pair to the near-identical band whatever its cosine (the shipped rule also asks
-    for cosine >= ``cos_floor``).
-    """
-
-    def __init__(self, name: str, options: MethodOptions, content_view: bool, hash_match: bool) -> None:
-        super().__init__(name, options)
-        self.content_view, self.hash_match = content_view, hash_match
-        changes = [
-            ("best over the query and its content box", content_view),
-            ("pHash trusted alone", hash_match),
-        ]
-        self.scale = "lookalike similarity, " + ", ".join(text for text, on in changes if on)
-
-    def _similarity(self, hit: Hit) -> float:
-        scorer = self.engine.scorer
-        cal = scorer.calibration
-        if self.hash_match and hit.score.hash_distance <= cal.hash_identical:
-            return scorer.similarity(max(hit.score.cosine, cal.cos_floor), hit.score.hash_distance)
-        return hit.score.similarity
+    scale = "lookalike similarity, best over the query and its content box"
 
     def search(self, query: Path, k: int) -> Ranked:
         image = self.engine.decode(query).image
-        box = content_box(image) if self.content_view else None
+        box = content_box(image)
         views = [image] if box is None else [image, image.crop(box)]
         best: dict[str, float] = {}
         for desc in self.engine.encoder.encode(views):
-            for hit in self.engine.search(desc, max(k, 50)):
-                best[hit.external_id] = max(best.get(hit.external_id, 0.0), self._similarity(hit))
+            for hit in self.engine.search(desc, k):
+                best[hit.external_id] = max(best.get(hit.external_id, 0.0), hit.score.similarity)
         return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
@@ -324,11 +305,7 @@ def _immaculate(options: MethodOptions) -> Method:
 
 METHODS: dict[str, Callable[[MethodOptions], Method]] = {
     "lookalike": lambda o: PipelineMethod("lookalike", o),
-    "proto-content-view": lambda o: PrototypeMethod(
-        "proto-content-view", o, content_view=True, hash_match=False
-    ),
-    "proto-hash-match": lambda o: PrototypeMethod("proto-hash-match", o, content_view=False, hash_match=True),
-    "proto-both": lambda o: PrototypeMethod("proto-both", o, content_view=True, hash_match=True),
+    "proto-content-view": lambda o: ContentViewMethod("proto-content-view", o),
     "sscd": lambda o: EmbeddingMethod("sscd", o),
     "sscd-lite": lambda o: EmbeddingMethod("sscd-lite", o),
     "clip": lambda o: EmbeddingMethod("clip", o),
@@ -354,7 +331,7 @@ METHODS: dict[str, Callable[[MethodOptions], Method]] = {
 
 
 #: What ``lookalike bench run`` runs without ``--method``: everything but the prototypes,
-#: which re-run the whole pipeline each and are asked for by name.
+#: which re-run the whole pipeline and are asked for by name.
 DEFAULT_METHODS = [name for name in METHODS if not name.startswith("proto-")]
 
 
