@@ -128,7 +128,7 @@ def _budget_anchor(chances: np.ndarray) -> float:
     chances fire, on the registry's 4-decimal grid."""
     worst = np.sort(chances)[::-1]
     allowed = int(np.floor(MAX_DISTRACTOR_FPR * len(worst)))
-    return math.floor(worst[allowed] * 10_000 + 1) / 10_000
+    return math.floor(float(worst[allowed]) * 10_000 + 1) / 10_000
 
 
 def fit_anchors(pairs: Pairs, base: Calibration) -> Calibration:
