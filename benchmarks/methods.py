@@ -165,7 +165,7 @@ class PipelineMethod(Method):
     """lookalike exactly as it ships: an index folder built by ``Engine.ingest`` in batches of
     32 (as ``lookalike ingest``) and queried by ``Engine.search`` (as ``lookalike search``)."""
 
-    scale = "lookalike similarity (calibrated cosine fused with mirror-aware pHash)"
+    scale = "lookalike similarity (calibrated cosine, mirror-aware pHash and verified keypoints)"
 
     def __init__(self, name: str, options: MethodOptions, embedder: str = "sscd") -> None:
         self.name = name
