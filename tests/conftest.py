@@ -85,6 +85,15 @@ EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "rotate5": lambda im: im.rotate(5, resample=Image.Resampling.BILINEAR, fillcolor=(255, 255, 255)),
 }
 NEAR_IDENTICAL_EDITS = ("mirror", "jpeg30")
+# The commercial API's /image/match answer, key for key and in order.
+ENVELOPE_KEYS = [
+    "match",
+    "confidence",
+    "similarity_score",
+    "processing_time_ms",
+    "media_type",
+    "matched_segments",
+]
 
 
 @pytest.fixture(scope="session")

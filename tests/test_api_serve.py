@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import jpeg_bytes
+from conftest import ENVELOPE_KEYS, jpeg_bytes
 from lookalike.index.manifest import Manifest
 from PIL import Image
 
@@ -106,14 +106,7 @@ def test_the_printed_curl_line_works_when_pasted(tmp_path: Path, photos: dict[st
         assert "x-api-key: demo-key-123" in curl_line
         pasted = subprocess.run(["bash", "-c", curl_line], capture_output=True, text=True, timeout=60)
     body = json.loads(pasted.stdout)
-    assert set(body) == {
-        "match",
-        "confidence",
-        "similarity_score",
-        "processing_time_ms",
-        "media_type",
-        "matched_segments",
-    }
+    assert list(body) == ENVELOPE_KEYS
     assert body["match"] is True
 
 

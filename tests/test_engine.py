@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EDITS, NEAR_IDENTICAL_EDITS, PHOTO_NAMES, jpeg_bytes
+from conftest import EDITS, ENVELOPE_KEYS, NEAR_IDENTICAL_EDITS, PHOTO_NAMES, jpeg_bytes
 from lookalike.embed.base import Embedder
 from lookalike.engine import Engine, IngestItem
 from lookalike.index.store import Index
@@ -55,14 +55,7 @@ def test_unrelated_photos_do_not_match(engine: Engine, photos: dict[str, Image.I
 
 def test_match_envelope_is_exactly_the_commercial_shape(engine: Engine, photo_dir: Path) -> None:
     envelope = engine.match(photo_dir / "coffee.jpg", photo_dir / "coffee.jpg").to_dict()
-    assert list(envelope) == [
-        "match",
-        "confidence",
-        "similarity_score",
-        "processing_time_ms",
-        "media_type",
-        "matched_segments",
-    ]
+    assert list(envelope) == ENVELOPE_KEYS
     assert envelope["match"] is True and envelope["similarity_score"] == 1.0
     assert envelope["media_type"] == "image" and envelope["matched_segments"] == []
     assert isinstance(envelope["processing_time_ms"], int) and envelope["processing_time_ms"] >= 0
