@@ -49,7 +49,8 @@ DIM = 512
 CHUNK = 50_000
 K = 10
 SHORTLIST = 50
-TIME_BOX = 30.0  # what Engine.search asks the vector index for before exact re-scoring
+TIME_BOX = 30.0
+COPY_TARGET = 0.99  # what Engine.search asks the vector index for before exact re-scoring
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ class ScaleRow:
     batch64_p99_ms: float
     load_s: float
     mmap_load_s: float
+    #: Copy detection's operating point: the cheapest rung finding the original of
+    #: :data:`COPY_TARGET` of the real edited copies, and the single-query p50 there.
+    copy_params: str | None = None
+    copy_original_at_10: float | None = None
+    copy_p50_ms: float | None = None
 
 
 class Mixture:
@@ -154,9 +160,9 @@ def real_descriptors(folder: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]
     return base, copies
 
 
-def _latencies(store: FaissVectorStore, queries: np.ndarray) -> tuple[float, float, float, float]:
-    """Single queries on one thread (a service answers one request per worker), batches of
-    64 on all; each for up to 500 queries or :data:`TIME_BOX` seconds."""
+def _single(store: FaissVectorStore, queries: np.ndarray) -> list[float]:
+    """Seconds per single query on one thread (a service answers one request per worker), for
+    up to 500 queries or :data:`TIME_BOX` seconds."""
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     single: list[float] = []
@@ -167,6 +173,12 @@ def _latencies(store: FaissVectorStore, queries: np.ndarray) -> tuple[float, flo
         if sum(single) > TIME_BOX:
             break
     faiss.omp_set_num_threads(threads)
+    return single
+
+
+def _latencies(store: FaissVectorStore, queries: np.ndarray) -> tuple[float, float, float, float]:
+    """Single queries (see :func:`_single`), and batches of 64 on all threads."""
+    single = _single(store, queries)
     batched: list[float] = []
     for start in range(0, len(queries) - 63, 64):
         t = time.perf_counter()
@@ -208,14 +220,20 @@ def measure(
     store, report = build_store(factory, DIM, base.batches, train_size)
     params, recall = climb(store, lambda: recall_at_k(store.search(queries, K)[1], truth, K), target)
     in50 = recall_at_k(store.search(queries, SHORTLIST)[1], truth, K)
-    real = original = real_params = real_recall = None
-    if len(real_queries):
+    real = original = real_params = real_recall = copy_params = copy_hit = copy_p50 = None
+
+    def originals_found() -> float:
         found = store.search(real_queries, K)[1]
-        real = recall_at_k(found, real_truth, K)
-        original = float(np.mean([o in row for o, row in zip(originals, found, strict=True)]))
+        return float(np.mean([o in row for o, row in zip(originals, found, strict=True)]))
+
+    if len(real_queries):
+        real = recall_at_k(store.search(real_queries, K)[1], real_truth, K)
+        original = originals_found()
         real_params, real_recall = climb(
             store, lambda: recall_at_k(store.search(real_queries, K)[1], real_truth, K), target
         )
+        copy_params, copy_hit = climb(store, originals_found, COPY_TARGET)
+        copy_p50 = _ms(_single(store, queries), 50)
         store.set_search_params(params)
     p50, p99, b50, b99 = _latencies(store, queries)
     size, load, mmap_load = _load_times(store, factory, params)
@@ -238,6 +256,9 @@ def measure(
         b99,
         load,
         mmap_load,
+        copy_params,
+        copy_hit,
+        copy_p50,
     )
 
 
@@ -312,17 +333,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def table(rows: Sequence[ScaleRow]) -> str:
     lines = [
         "| n | factory | build s | B/vec | params | R@10 | 10@50 | real R@10 | real orig@10 "
-        "| real params (R@10) | p50 ms | p99 ms | batch64 p50 ms | batch64 p99 ms | load s | mmap load s |",
-        "|" + "---|" * 16,
+        "| real params (R@10) | copy params (orig@10, p50 ms) | p50 ms | p99 ms | batch64 p50 ms "
+        "| batch64 p99 ms | load s | mmap load s |",
+        "|" + "---|" * 17,
     ]
     for r in rows:
-        real = orig = tuned = "-"
+        real = orig = tuned = copy = "-"
         if r.real_recall_at_10 is not None:
             real, orig = f"{r.real_recall_at_10:.3f}", f"{r.real_original_at_10:.3f}"
             tuned = f"`{r.real_params}` ({r.real_params_recall:.3f})"
+        if r.copy_p50_ms is not None:
+            copy = f"`{r.copy_params}` ({r.copy_original_at_10:.3f}, {r.copy_p50_ms:.2f})"
         lines.append(
             f"| {r.n:,} | `{r.factory}` | {r.build_s:.1f} | {r.bytes_per_vector:.0f} | `{r.search_params}` "
-            f"| {r.recall_at_10:.3f} | {r.recall_10_in_50:.3f} | {real} | {orig} | {tuned} "
+            f"| {r.recall_at_10:.3f} | {r.recall_10_in_50:.3f} | {real} | {orig} | {tuned} | {copy} "
             f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} "
             f"| {r.batch64_p50_ms:.1f} | {r.batch64_p99_ms:.1f} | {r.load_s:.2f} | {r.mmap_load_s:.3f} |"
         )
