@@ -15,6 +15,7 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
+from ..cli import store_option
 from ..errors import ConfigError
 from .settings import Settings, get_settings
 
@@ -148,7 +149,10 @@ def serve(
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    serve(args.index, args.host, args.port, no_auth=args.no_auth)
+    settings = get_settings()
+    if args.store is not None:
+        settings = settings.model_copy(update={"store": args.store})
+    serve(args.index, args.host, args.port, no_auth=args.no_auth, settings=settings)
     return 0
 
 
@@ -166,4 +170,5 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 8000)")
     p.add_argument("--no-auth", action="store_true", help="no API keys: local demos only (prints a warning)")
+    store_option(p)
     p.set_defaults(func=_cmd_serve)

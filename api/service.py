@@ -43,7 +43,7 @@ def open_engine(settings: Settings) -> Engine:
     embedder = get_embedder(name, threads=settings.threads)
     return Engine(
         embedder,
-        Index.open_or_create(path, embedder.info),
+        Index.open_or_create(path, embedder.info, store=settings.store),
         max_bytes=settings.max_image_bytes,
         max_pixels=settings.max_image_pixels,
     )

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     embedder: str = Field(
         default="sscd", description="embedder for a new index; an existing one keeps its own"
     )
+    store: str | None = Field(
+        default=None,
+        description="where the vectors live: faiss, milvus:///path/file.db (Milvus Lite) or "
+        "milvus://host:19530; default: faiss for a new index, else the one it was built with",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
 

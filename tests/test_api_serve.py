@@ -3,6 +3,7 @@ its curl line pasted into a shell, and a clean stop on Ctrl-C."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -124,3 +125,28 @@ def test_curl_line_reads_the_key_from_the_shell(key_variable: bool) -> None:
     ).stdout.splitlines()
     assert ("x-api-key: from-the-shell" in expanded) is key_variable
     assert json.loads(expanded[-1])["source_url"] == "https://example.com/a.jpg"
+
+
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_serve_keeps_vectors_in_milvus_when_asked(
+    tmp_path: Path, photos: dict[str, Image.Image], via: str
+) -> None:
+    port = free_port()
+    index = tmp_path / "index"
+    uri = f"milvus://{tmp_path / 'vectors.db'}"
+    cmd = [LOOKALIKE, "serve", "--index", str(index), "--port", str(port), "--no-auth"]
+    env = quiet_env()
+    if via == "flag":
+        cmd += ["--store", uri]
+    else:
+        env["LOOKALIKE_STORE"] = uri
+    with running(cmd, env):
+        url = f"http://127.0.0.1:{port}"
+        image = base64.b64encode(jpeg_bytes(photos["coffee"])).decode()
+        added = httpx.post(
+            f"{url}/index/images", json={"items": [{"id": "coffee", "image": image}]}, timeout=60
+        )
+        assert added.status_code == 200, added.text
+        hits = httpx.post(f"{url}/image/search", json={"image": image, "k": 1}, timeout=60).json()["results"]
+        assert [h["id"] for h in hits] == ["coffee"]
+    assert Manifest.load(index).store == uri
