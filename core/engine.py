@@ -80,12 +80,15 @@ class Engine:
     def decode(self, source: ImageSource) -> DecodedImage:
         return decode_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
 
-    def encode(self, images: Sequence[DecodedImage]) -> list[Descriptor]:
-        return self.encoder.encode([d.image for d in images])
+    def encode(self, images: Sequence[DecodedImage], query: bool = True) -> list[Descriptor]:
+        """Descriptors; ``query=False`` for images that are only ever compared against (stored
+        references, a match's target) skips the mirrored keypoints."""
+        return self.encoder.encode([d.image for d in images], query=query)
 
     def match(self, source: ImageSource, target: ImageSource) -> MatchResult:
         start = time.perf_counter()
-        a, b = self.encode([self.decode(source), self.decode(target)])
+        (a,) = self.encode([self.decode(source)])
+        (b,) = self.encode([self.decode(target)], query=False)
         score = self.scorer.score(a, b)
         return self.scorer.decide(score, (time.perf_counter() - start) * 1000)
 
@@ -109,7 +112,8 @@ class Engine:
                 outcomes[pos] = IngestOutcome(item.external_id, ok=False, error=exc)
         known = {pos: index.find_sha256(img.sha256) for pos, _, img in decoded}
         fresh = [(pos, img) for pos, _, img in decoded if known[pos] is None]
-        descriptors = dict(zip([p for p, _ in fresh], self.encode([img for _, img in fresh]), strict=True))
+        encoded = self.encode([img for _, img in fresh], query=False)
+        descriptors = dict(zip([p for p, _ in fresh], encoded, strict=True))
         new_items = []
         for pos, item, img in decoded:
             dup = known[pos]
