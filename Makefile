@@ -3,7 +3,7 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := $(shell find core embed index api benchmarks -name '*.py' -o -name 'py.typed') pyproject.toml
+SOURCES := $(shell find core embed score index api benchmarks cli -name '*.py' -o -name 'py.typed') pyproject.toml
 
 .PHONY: run test lint typecheck pytest install clean
 
@@ -31,6 +31,7 @@ install: $(VENV)/.pkg
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy -p lookalike
@@ -40,8 +41,18 @@ pytest: install
 
 test: lint typecheck pytest
 
-run: install
-	$(BIN)/python -m lookalike.demo
+# The demo's reference photos: scikit-image's bundled samples (any folder of photos works).
+DEMO_PHOTOS := astronaut.png coffee.png chelsea.png rocket.jpg motorcycle_left.png hubble_deep_field.jpg \
+	retina.jpg brick.png grass.png gravel.png camera.png coins.png moon.png
+
+demo-photos/.done: $(VENV)/.deps
+	mkdir -p demo-photos
+	cd "$$($(BIN)/python -c 'import os, skimage.data; print(os.path.dirname(skimage.data.__file__))')" && \
+		cp $(DEMO_PHOTOS) $(CURDIR)/demo-photos/
+	touch $@
+
+run: install demo-photos/.done
+	$(BIN)/python -m lookalike.demo --photos demo-photos
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-index
+	rm -rf $(VENV) build *.egg-info demo-index demo-photos

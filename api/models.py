@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
-from ..score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Confidence
+from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Confidence
 
 __all__ = [
     "DeleteResponse",
@@ -128,6 +128,7 @@ class MatchRequest(BaseModel):
 
 class MatchResponse(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -139,7 +140,7 @@ class MatchResponse(BaseModel):
                     "matched_segments": [],
                 }
             ]
-        }
+        },
     )
 
     match: bool
@@ -243,6 +244,8 @@ class GateRequest(ImageQuery):
 
 
 class GateMatch(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     score: float
     decision: Literal["auto-block", "review"] = Field(description="the band this reference image falls in")
@@ -252,6 +255,7 @@ class GateMatch(BaseModel):
 
 class GateResponse(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -269,7 +273,7 @@ class GateResponse(BaseModel):
                     "processing_time_ms": 240,
                 }
             ]
-        }
+        },
     )
 
     decision: Literal["auto-block", "review", "pass"]

@@ -1,62 +1,19 @@
-"""Running the service: ``lookalike serve``, :func:`serve` for the demo, and
-:class:`BackgroundServer` (uvicorn on a thread) for tests and benchmarks."""
+"""Running the service with uvicorn: :func:`serve` (``lookalike serve`` and the demo) and the
+ready-to-paste curl line it prints."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shlex
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from pydantic import SecretStr
-from starlette.types import ASGIApp
 
-from ..cli import store_option
-from ..errors import ConfigError
 from .settings import Settings, get_settings
 
-__all__ = ["BackgroundServer", "curl_example", "register", "serve"]
-
-
-class BackgroundServer:
-    """A real uvicorn server on a thread; ``port=0`` picks a free one. Use as a context
-    manager; ``url`` is its base URL once started."""
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        # log_config=None: leave logging to the host program (pytest captures it).
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
-        )
-        self._thread = threading.Thread(target=self._server.run, name="lookalike-server", daemon=True)
-        self.url = ""
-
-    def start(self, timeout_s: float = 60.0) -> str:
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise ConfigError("the server did not start (see the log for why)")
-            time.sleep(0.02)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-        return self.url
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def __enter__(self) -> BackgroundServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+__all__ = ["curl_example", "serve"]
 
 
 def curl_example(
@@ -146,29 +103,3 @@ def serve(
         uvicorn.Config(app, host=config.host, port=config.port, server_header=False), banner
     )
     server.run()
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    if args.store is not None:
-        settings = settings.model_copy(update={"store": args.store})
-    serve(args.index, args.host, args.port, no_auth=args.no_auth, settings=settings)
-    return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add ``lookalike serve`` to the CLI."""
-    p = subparsers.add_parser(
-        "serve",
-        help="serve the HTTP API over an index",
-        description="Serve the HTTP API (uvicorn). Settings come from LOOKALIKE_* variables; "
-        "API keys from LOOKALIKE_API_KEYS or LOOKALIKE_API_KEYS_FILE.",
-    )
-    p.add_argument(
-        "--index", default=None, help="index folder (default: LOOKALIKE_INDEX); created if missing"
-    )
-    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default 8000)")
-    p.add_argument("--no-auth", action="store_true", help="no API keys: local demos only (prints a warning)")
-    store_option(p)
-    p.set_defaults(func=_cmd_serve)

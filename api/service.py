@@ -16,15 +16,14 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from ..embed.registry import get_embedder
 from ..engine import Engine
 from ..errors import ConfigError
-from ..index.manifest import MANIFEST_NAME
+from ..factory import open_engine
 from ..index.store import Index
 from .fetch import Fetcher
 from .settings import Settings
 
-__all__ = ["Service", "index_path", "open_engine"]
+__all__ = ["Service", "engine_for", "index_path"]
 
 T = TypeVar("T")
 
@@ -35,15 +34,15 @@ def index_path(settings: Settings) -> Path:
     return Path(settings.index)
 
 
-def open_engine(settings: Settings) -> Engine:
+def engine_for(settings: Settings) -> Engine:
     """The engine over ``settings.index``, opened for writing (this process holds its lock);
-    a missing index is created with ``settings.embedder``."""
-    path = index_path(settings)
-    name = Index.open_manifest(path).embedder.name if (path / MANIFEST_NAME).exists() else settings.embedder
-    embedder = get_embedder(name, threads=settings.threads)
-    return Engine(
-        embedder,
-        Index.open_or_create(path, embedder.info, store=settings.store),
+    a missing index is created with ``settings.embedder``, an existing one keeps its own."""
+    return open_engine(
+        index_path(settings),
+        default_embedder=settings.embedder,
+        create=True,
+        store=settings.store,
+        threads=settings.threads,
         max_bytes=settings.max_image_bytes,
         max_pixels=settings.max_image_pixels,
     )
@@ -61,7 +60,7 @@ class Service:
 
     @classmethod
     async def start(cls, settings: Settings, fetcher: Fetcher | None = None) -> Service:
-        engine = await anyio.to_thread.run_sync(open_engine, settings)
+        engine = await anyio.to_thread.run_sync(engine_for, settings)
         return cls(settings, engine, fetcher or fetcher_for(settings))
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:

@@ -29,11 +29,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..embed.encode import Descriptor, Encoder
+from ..embed.descriptor import Descriptor
+from ..embed.encode import Encoder
+from ..embed.factory import get_embedder
 from ..embed.hashes import hamming
-from ..embed.registry import Calibration, get_embedder, get_spec
 from ..errors import InputError
-from ..score import IDENTICAL_THRESHOLD, Scorer
+from ..score.calibration import Calibration, calibration_for
+from ..score.decision import IDENTICAL_THRESHOLD
+from ..score.scorer import Scorer
 from .dataset import Benchmark, Query, load_image
 from .edits import NEAR_IDENTICAL, PARTIAL
 
@@ -185,7 +188,7 @@ def calibrate(bench: Benchmark, embedder_name: str = "sscd", threads: int | None
         for start in range(0, len(queries), 32):
             descs += encoder.encode([load_image(q.path) for q in queries[start : start + 32]])
         by_split[split] = _pairs(queries, descs, refs)
-    previous = get_spec(embedder_name).calibration
+    previous = calibration_for(embedder_name)
     fitted = fit_anchors(by_split["fit"], previous)
     checks = [
         _check(split, label, pairs, cal)

@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..embed.factory import get_embedder
 from ..embed.hashes import PHASH_BITS, pdq_dihedral, phash
-from ..embed.registry import get_embedder, get_spec
-from ..engine import Engine, IngestItem
+from ..engine import IngestItem
 from ..errors import InferenceError, LookalikeError, ModelUnavailableError
-from ..index.store import Index
-from ..score import Scorer
+from ..factory import open_engine
+from ..score.calibration import calibration_for
+from ..score.scorer import Scorer
 from .dataset import load_image
 from .views import content_box
 
@@ -150,7 +151,7 @@ class EmbeddingMethod(CosineMethod):
     def __init__(self, name: str, options: MethodOptions) -> None:
         self.embedder = get_embedder(name, threads=options.threads, checkpoint=options.clip_checkpoint)
         super().__init__(name, lambda im: self.embedder.embed([im])[0])
-        self.scorer = Scorer(get_spec(name).calibration)
+        self.scorer = Scorer(calibration_for(name))
         self.scale = f"cosine mapped by the {name} calibration"
 
     def describe_references(self, images: list[Image.Image]) -> np.ndarray:
@@ -170,8 +171,9 @@ class PipelineMethod(Method):
     def __init__(self, name: str, options: MethodOptions, embedder: str = "sscd") -> None:
         self.name = name
         self._tmp = tempfile.TemporaryDirectory(prefix="lookalike-bench-")
-        model = get_embedder(embedder, threads=options.threads)
-        self.engine = Engine(model, Index.create(Path(self._tmp.name) / "index", model.info))
+        self.engine = open_engine(
+            Path(self._tmp.name) / "index", embedder=embedder, create=True, threads=options.threads
+        )
 
     def index(self, references: Sequence[tuple[str, Path]]) -> int:
         index = self.engine.index

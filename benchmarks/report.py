@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..embed.registry import MODELS
+from ..score.calibration import ANCHORS
 from .dataset import Benchmark, Query, truth_of
 from .metrics import pr_curve
 from .runner import MethodRun
@@ -92,11 +92,11 @@ def _markdown(runs: Sequence[MethodRun], bench: Benchmark, split: str, command: 
         f"{counts.get('references')} references, "
         f"{counts.get('queries')} queries in all); split evaluated: **{split}**"
         + (f" ({first.positives} copies, {first.distractor_queries} distractor queries)" if first else ""),
-        "- calibration anchors in effect (embed/registry.py): "
+        "- calibration anchors in effect (score/calibration.py): "
         + "; ".join(
-            f"{name} cos_match {spec.calibration.cos_match}, cos_identical {spec.calibration.cos_identical}"
-            for name, spec in MODELS.items()
-            if spec.backend == "onnx"
+            f"{name} cos_match {cal.cos_match}, cos_identical {cal.cos_identical}"
+            for name, cal in ANCHORS.items()
+            if name.startswith("sscd")
         ),
         "- metrics as the ISC 2021 scorer: predictions (top 10 per query) pooled, ties pessimistic; "
         "FPR = share of distractor queries with any prediction at or above the threshold.",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import LookalikeError
-from ..score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
+from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
 from .dataset import Benchmark, Query, truth_of
 from .methods import MethodOptions, build_method
 from .metrics import Metrics, Prediction, ThresholdStats, at_threshold, evaluate, tp_ranks

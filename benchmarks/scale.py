@@ -32,11 +32,11 @@ import faiss
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..cli import iter_image_files
 from ..embed.base import l2_normalise
 from ..embed.decode import decode_image
 from ..embed.encode import Encoder
-from ..embed.registry import get_embedder
+from ..embed.factory import get_embedder
+from ..embed.files import iter_image_files
 from ..errors import LookalikeError
 from ..index.build import build_store
 from ..index.choose import choose_index

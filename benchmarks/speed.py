@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import iter_image_files
 from ..embed.base import Embedder
 from ..embed.decode import decode_image
-from ..embed.registry import get_embedder
-from ..engine import Engine, IngestItem
+from ..embed.factory import get_embedder
+from ..embed.files import iter_image_files
+from ..engine import IngestItem
 from ..errors import LookalikeError
-from ..index.store import Index
+from ..factory import open_engine
 
 __all__ = ["main", "percentile_ms"]
 
@@ -75,9 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         per = (time.perf_counter() - start) * 1000 / len(images)
         print(f"| {emb.info.name} | {emb.info.version} | {per:.1f} |")
 
-    embedder = get_embedder("sscd")
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(embedder, Index.create(Path(tmp) / "ix", embedder.info))
+        engine = open_engine(Path(tmp) / "ix", create=True)
         start = time.perf_counter()
         for i in range(0, len(files), 32):
             engine.ingest([IngestItem(f"{j}", f) for j, f in enumerate(files[i : i + 32], start=i)])

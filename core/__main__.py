@@ -1,3 +1,5 @@
+"""`python -m lookalike`: the command line."""
+
 import sys
 
 from .cli import main

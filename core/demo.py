@@ -1,6 +1,9 @@
-"""`make run`: build (or reuse) a demo index of scikit-image's bundled photos, look up an
-edited copy of one of them the way a listing gate would, then serve the HTTP API over the
-index on 127.0.0.1:8000 with a fresh key printed in a ready-to-paste curl line."""
+"""`make run`: build (or reuse) a demo index of a folder of photos, look up an edited copy of
+one of them the way a listing gate would, then serve the HTTP API over the index on
+127.0.0.1:8000 with a fresh key printed in a ready-to-paste curl line.
+
+The Makefile fills ``demo-photos/`` with scikit-image's bundled photos; any folder works.
+"""
 
 from __future__ import annotations
 
@@ -14,44 +17,21 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .embed.registry import get_embedder
+from .embed.files import iter_image_files
 from .engine import Engine, IngestItem
-from .index.store import Index
+from .factory import open_engine
 
 __all__ = ["build_demo_index", "edited_copy", "main"]
 
-DEMO_PHOTOS = (
-    "astronaut.png",
-    "coffee.png",
-    "chelsea.png",
-    "rocket.jpg",
-    "motorcycle_left.png",
-    "hubble_deep_field.jpg",
-    "retina.jpg",
-    "brick.png",
-    "grass.png",
-    "gravel.png",
-    "camera.png",
-    "coins.png",
-    "moon.png",
-)
 
-
-def sample_dir() -> Path:
-    import skimage.data  # only the demo needs scikit-image's photos
-
-    return Path(skimage.data.__file__).parent
-
-
-def build_demo_index(path: Path) -> Engine:
-    """Open the demo index, ingesting the sample photos the first time."""
-    embedder = get_embedder("sscd")
-    index = Index.open_or_create(path, embedder.info)
-    engine = Engine(embedder, index)
+def build_demo_index(path: Path, photos: Path) -> Engine:
+    """Open the demo index, ingesting the photos in ``photos`` the first time."""
+    engine = open_engine(path, create=True)
+    index = engine.index
+    assert index is not None
     if len(index) == 0:
-        folder = sample_dir()
         outcomes = engine.ingest(
-            [IngestItem(name, folder / name, {"source": "scikit-image"}) for name in DEMO_PHOTOS]
+            [IngestItem(ext_id, file, {"source": "demo"}) for ext_id, file in iter_image_files([photos])]
         )
         index.save()
         print(f"built {path}: {sum(o.ok for o in outcomes)} reference photos")
@@ -77,6 +57,7 @@ def edited_copy(path: Path) -> bytes:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", type=Path, default=Path("demo-index"))
+    parser.add_argument("--photos", type=Path, default=Path("demo-photos"), help="folder of reference photos")
     parser.add_argument("--query", default="chelsea.png", help="which sample photo to copy and look up")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--host", default="127.0.0.1")
@@ -84,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-serve", action="store_true", help="stop after the lookup")
     args = parser.parse_args(argv)
 
-    engine = build_demo_index(args.index)
-    query = edited_copy(sample_dir() / args.query)
+    engine = build_demo_index(args.index, args.photos)
+    query = edited_copy(args.photos / args.query)
     print(f"\nquery: {args.query}, mirrored + cropped + text + JPEG q35 ({len(query)} bytes)")
     for rank, hit in enumerate(engine.search(query, args.k), 1):
         verdict = "MATCH" if hit.score.similarity >= engine.scorer.threshold else ""
@@ -107,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.host,
         args.port,
         api_key=secrets.token_urlsafe(16),
-        example_images=((sample_dir() / args.query).resolve(), query_file),
+        example_images=((args.photos / args.query).resolve(), query_file),
     )
     return 0
 

@@ -13,14 +13,16 @@ from typing import Any
 
 from .embed.base import Embedder
 from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodedImage, decode_image
-from .embed.encode import Descriptor, Encoder
-from .embed.registry import get_embedder, get_spec
+from .embed.descriptor import Descriptor
+from .embed.encode import Encoder
 from .errors import LookalikeError
 from .index.catalog import NewItem, Record
 from .index.store import AddResult, Index
-from .score import MATCH_THRESHOLD, MatchResult, PairScore, Scorer
+from .score.decision import MatchResult
+from .score.gate import GateDecision, GateRule
+from .score.scorer import PairScore, Scorer
 
-__all__ = ["Engine", "Hit", "IngestItem", "IngestOutcome"]
+__all__ = ["Engine", "GateMatch", "GateVerdict", "Hit", "IngestItem", "IngestOutcome"]
 
 ImageSource = bytes | str | Path
 
@@ -51,31 +53,67 @@ class Hit:
     record: Record
 
 
+@dataclass(frozen=True)
+class GateMatch:
+    """A reference image at or above the review threshold, and what it alone would decide."""
+
+    hit: Hit
+    decision: GateDecision
+
+    # The answer's field names, so the edges validate their JSON models from this object.
+    @property
+    def id(self) -> str:
+        return self.hit.external_id
+
+    @property
+    def score(self) -> float:
+        return self.hit.score.similarity
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.hit.record.metadata
+
+    @property
+    def source(self) -> str | None:
+        return self.hit.record.source
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """The listing gate's answer: the best match's decision and the evidence, best first."""
+
+    decision: GateDecision
+    matches: list[GateMatch]
+    rule: GateRule
+    processing_time_ms: int
+
+    @property
+    def block_threshold(self) -> float:
+        return self.rule.block_threshold
+
+    @property
+    def review_threshold(self) -> float:
+        return self.rule.review_threshold
+
+
 class Engine:
+    """The flow over one embedder and its scorer; ``index`` is needed by ingest, search and
+    gate only. Build one with :func:`lookalike.factory.open_engine`."""
+
     def __init__(
         self,
         embedder: Embedder,
+        scorer: Scorer,
         index: Index | None = None,
-        threshold: float = MATCH_THRESHOLD,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.embedder = embedder
         self.encoder = Encoder(embedder)
-        self.scorer = Scorer(get_spec(embedder.info.name).calibration, threshold)
+        self.scorer = scorer
         self.index = index
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
-
-    @classmethod
-    def for_index(
-        cls, path: str | Path, writable: bool = False, store: str | None = None, **embedder_options: Any
-    ) -> Engine:
-        """Open the index at ``path`` with the embedder it was built with (``store``: see
-        :meth:`Index.open`)."""
-        info = Index.open_manifest(path).embedder
-        embedder = get_embedder(info.name, **embedder_options)
-        return cls(embedder, Index.open(path, embedder.info, writable=writable, store=store))
 
     def decode(self, source: ImageSource) -> DecodedImage:
         return decode_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
@@ -143,3 +181,18 @@ class Engine:
         ]
         hits.sort(key=lambda h: (-h.score.similarity, -h.score.cosine, h.external_id))
         return hits[:k]
+
+    def gate(self, query: ImageSource, rule: GateRule, k: int = 10) -> GateVerdict:
+        """Block, review or pass a listing image by its top-``k`` matches (``rule``)."""
+        start = time.perf_counter()
+        matches = [
+            GateMatch(hit, rule.decide(hit.score.similarity))
+            for hit in self.search(query, k)
+            if hit.score.similarity >= rule.review_threshold
+        ]
+        return GateVerdict(
+            decision=matches[0].decision if matches else "pass",
+            matches=matches,
+            rule=rule,
+            processing_time_ms=round((time.perf_counter() - start) * 1000),
+        )

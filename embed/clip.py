@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..errors import InferenceError, ModelUnavailableError
 from .base import Embedder, EmbedderInfo
-from .registry import ModelSpec
+from .spec import ModelSpec
 
 __all__ = ["ClipEmbedder"]
 

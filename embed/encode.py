@@ -4,30 +4,15 @@ features, computed together so that every channel describes the same pixels."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageOps
 
 from .base import Embedder
+from .descriptor import Descriptor
 from .hashes import phash_pair
-from .local import LocalFeatures, extract_local
+from .local import extract_local
 
-__all__ = ["Descriptor", "Encoder"]
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """Everything the scorer compares: ``vector`` (unit float32), ``phash`` of the image and
-    ``phash_mirror`` of its horizontal mirror (8 packed bytes each), ``local`` keypoints, and
-    for a query also ``local_mirror``, the keypoints of its mirror (ORB is not mirror-invariant;
-    stored references do without them, as a query brings its own)."""
-
-    vector: np.ndarray
-    phash: np.ndarray
-    phash_mirror: np.ndarray
-    local: LocalFeatures
-    local_mirror: LocalFeatures | None = None
+__all__ = ["Encoder"]
 
 
 class Encoder:

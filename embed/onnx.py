@@ -16,7 +16,7 @@ from PIL import Image
 
 from ..errors import InferenceError, ModelUnavailableError
 from .base import Embedder, EmbedderInfo
-from .registry import ModelSpec
+from .spec import ModelSpec
 
 __all__ = ["OnnxEmbedder", "resolve_onnx_weights"]
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..embed.encode import Descriptor
-from ..embed.local import LocalFeatures
+from ..embed.descriptor import Descriptor, LocalFeatures
 from ..errors import IndexCorruptError, ItemNotFoundError
 
 __all__ = ["CATALOG_NAME", "Catalog", "NewItem", "Record"]

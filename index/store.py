@@ -40,7 +40,7 @@ from typing import IO
 import numpy as np
 
 from ..embed.base import EmbedderInfo
-from ..embed.encode import Descriptor
+from ..embed.descriptor import Descriptor
 from ..errors import EmbedderMismatchError, IndexLockedError, IndexStoreError
 from .atomic import atomic_write, fsync_dir
 from .build import TUNING_QUERIES, BuildReport, build_store, sample_rows

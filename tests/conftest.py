@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 import skimage.data
 from lookalike.embed.base import Embedder
-from lookalike.embed.registry import get_embedder
+from lookalike.embed.factory import get_embedder
+from lookalike.engine import Engine
+from lookalike.index.store import Index
+from lookalike.score.calibration import calibration_for
+from lookalike.score.scorer import Scorer
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 # Colour photos of distinct scenes (the greyscale and texture samples are left out on purpose:
@@ -108,6 +112,11 @@ def photo_dir(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Image.
     for name, im in photos.items():
         (folder / f"{name}.jpg").write_bytes(jpeg_bytes(im, 95))
     return folder
+
+
+def engine_for(embedder: Embedder, index: Index | None = None) -> Engine:
+    """An engine over a shared embedder (one ONNX session for the whole run) and its scorer."""
+    return Engine(embedder, Scorer(calibration_for(embedder.info.name)), index)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from lookalike.api.app import create_app
 from lookalike.api.auth import KeyStore
-from lookalike.api.serve import BackgroundServer
 from lookalike.api.settings import Settings
+from lookalike.benchmarks.server import BackgroundServer
 from lookalike.errors import ConfigError
 
 PLAIN_KEYS = ("plain-key-one", "plain-key-two")

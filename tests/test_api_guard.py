@@ -14,8 +14,8 @@ import httpx
 import pytest
 from lookalike.api.app import create_app
 from lookalike.api.fetch import Fetcher
-from lookalike.api.serve import BackgroundServer
 from lookalike.api.settings import Settings
+from lookalike.benchmarks.server import BackgroundServer
 from PIL import Image
 from test_fetch import PUBLIC_IP, RESOLVER_TABLE, FakeResolver, Origin, Recorder, hostile_urls
 

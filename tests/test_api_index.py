@@ -12,8 +12,8 @@ import httpx
 import pytest
 from conftest import EDITS, jpeg_bytes
 from lookalike.api.app import create_app
-from lookalike.api.serve import BackgroundServer
 from lookalike.api.settings import Settings
+from lookalike.benchmarks.server import BackgroundServer
 from PIL import Image
 from test_fetch import Origin
 

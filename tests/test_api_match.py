@@ -17,8 +17,8 @@ import httpx
 import pytest
 from conftest import jpeg_bytes
 from lookalike.api.app import create_app
-from lookalike.api.serve import BackgroundServer
 from lookalike.api.settings import Settings
+from lookalike.benchmarks.server import BackgroundServer
 from lookalike.engine import Engine
 from PIL import Image, ImageOps
 from test_fetch import MB, Origin

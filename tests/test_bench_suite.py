@@ -14,8 +14,8 @@ from lookalike.benchmarks.dataset import Benchmark, truth_of
 from lookalike.benchmarks.make import make_benchmark
 from lookalike.benchmarks.metrics import Prediction, evaluate
 from lookalike.cli import main
-from lookalike.embed.registry import Calibration
 from lookalike.errors import ConfigError, InputError
+from lookalike.score.calibration import Calibration
 from PIL import Image, ImageDraw
 from skimage import data
 

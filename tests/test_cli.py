@@ -94,3 +94,45 @@ def test_console_script_runs(catalog: Path) -> None:
         check=True,
     )
     assert json.loads(out.stdout)["similarity_score"] == 1.0
+
+
+def test_gate_answers_as_the_service_does(
+    tmp_path: Path, photos: dict[str, Image.Image], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lookalike gate` and `POST /listings/gate` share the rule and the answer's shape: the
+    same index and images give the same decision and matches."""
+    import httpx
+    from lookalike.api.app import create_app
+    from lookalike.api.settings import Settings
+    from lookalike.benchmarks.server import BackgroundServer
+
+    refs, queries = tmp_path / "refs", tmp_path / "queries"
+    refs.mkdir()
+    queries.mkdir()
+    for name in ("astronaut", "coffee", "chelsea"):
+        (refs / f"{name}.jpg").write_bytes(jpeg_bytes(photos[name]))
+    (queries / "a-mirrored.jpg").write_bytes(jpeg_bytes(EDITS["mirror"](photos["astronaut"]), 60))
+    (queries / "b-cropped.jpg").write_bytes(jpeg_bytes(EDITS["crop70"](photos["chelsea"])))
+    (queries / "c-unrelated.jpg").write_bytes(jpeg_bytes(photos["rocket"]))
+    index = str(tmp_path / "ix")
+    assert main(["ingest", "--index", index, "--quiet", "--json", str(refs)]) == 0
+    capsys.readouterr()
+
+    assert main(["gate", "--index", index, "--json", str(queries)]) == 0
+    cli = {Path(str(a.pop("query"))).name: a for a in _json_lines(capsys.readouterr().out)}
+    assert [cli[q]["decision"] for q in sorted(cli)] == ["auto-block", "review", "pass"]
+    assert cli["a-mirrored.jpg"]["matches"][0]["id"] == "astronaut.jpg"
+    assert cli["c-unrelated.jpg"]["matches"] == []
+
+    settings = Settings(index=Path(index), api_keys="k")
+    with (
+        BackgroundServer(create_app(settings)) as server,
+        httpx.Client(base_url=server.url, headers={"x-api-key": "k"}, timeout=60) as client,
+    ):
+        for name, answer in cli.items():
+            served = client.post(
+                "/listings/gate", files={"image": (name, (queries / name).read_bytes())}
+            ).json()
+            for body in (served, answer):
+                body.pop("processing_time_ms")
+            assert served == answer, name

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 from lookalike.embed.base import Embedder, l2_normalise
-from lookalike.embed.registry import get_embedder, get_spec
+from lookalike.embed.factory import get_embedder
+from lookalike.embed.registry import get_spec
 from lookalike.errors import ModelUnavailableError
 from PIL import Image
 from skimage import data
@@ -115,7 +116,7 @@ def test_batches_and_odd_modes(embedder: Embedder, photos: list[Image.Image]) ->
 def test_no_weights_fails_fast_without_importing_torch() -> None:
     code = (
         "import sys, time\n"
-        "from lookalike.embed.registry import get_embedder\n"
+        "from lookalike.embed.factory import get_embedder\n"
         "from lookalike.errors import ModelUnavailableError\n"
         "t = time.perf_counter()\n"
         "try:\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import EDITS, PHOTO_NAMES, jpeg_bytes
-from lookalike.embed.encode import Descriptor
+from lookalike.embed.descriptor import Descriptor
 from lookalike.index.store import Index
 from PIL import Image
 

@@ -3,21 +3,22 @@ on the right side of the thresholds; unrelated photos do not."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from conftest import EDITS, ENVELOPE_KEYS, NEAR_IDENTICAL_EDITS, PHOTO_NAMES, jpeg_bytes
+from conftest import EDITS, ENVELOPE_KEYS, NEAR_IDENTICAL_EDITS, PHOTO_NAMES, engine_for, jpeg_bytes
 from lookalike.embed.base import Embedder
 from lookalike.engine import Engine, IngestItem
 from lookalike.index.store import Index
-from lookalike.score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
+from lookalike.score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
 from PIL import Image
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, sscd: Embedder, photo_dir: Path) -> Engine:
     index = Index.create(tmp_path_factory.mktemp("ix") / "index", sscd.info)
-    eng = Engine(sscd, index)
+    eng = engine_for(sscd, index)
     outcomes = eng.ingest([IngestItem(f.stem, f) for f in sorted(photo_dir.iterdir())])
     assert all(o.ok for o in outcomes)
     return eng
@@ -54,7 +55,7 @@ def test_unrelated_photos_do_not_match(engine: Engine, photos: dict[str, Image.I
 
 
 def test_match_envelope_is_exactly_the_commercial_shape(engine: Engine, photo_dir: Path) -> None:
-    envelope = engine.match(photo_dir / "coffee.jpg", photo_dir / "coffee.jpg").to_dict()
+    envelope = asdict(engine.match(photo_dir / "coffee.jpg", photo_dir / "coffee.jpg"))
     assert list(envelope) == ENVELOPE_KEYS
     assert envelope["match"] is True and envelope["similarity_score"] == 1.0
     assert envelope["media_type"] == "image" and envelope["matched_segments"] == []
@@ -63,7 +64,7 @@ def test_match_envelope_is_exactly_the_commercial_shape(engine: Engine, photo_di
 
 def test_ingest_reports_bad_items_and_keeps_the_rest(engine: Engine, photo_dir: Path, tmp_path: Path) -> None:
     index = Index.create(tmp_path / "ix", engine.embedder.info)
-    eng = Engine(engine.embedder, index)
+    eng = engine_for(engine.embedder, index)
     outcomes = eng.ingest(
         [
             IngestItem("good", photo_dir / "rocket.jpg"),

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import PHOTO_NAMES
 from lookalike.embed.base import Embedder
-from lookalike.embed.encode import Descriptor, Encoder
+from lookalike.embed.descriptor import Descriptor
+from lookalike.embed.encode import Encoder
 from lookalike.embed.fake import FakeEmbedder
 from lookalike.errors import (
     EmbedderMismatchError,

@@ -6,11 +6,13 @@ import io
 
 import numpy as np
 from conftest import EDITS, PHOTO_NAMES, jpeg_bytes
-from lookalike.embed.local import LocalFeatures, extract_local, verify
-from lookalike.embed.registry import MODELS
+from lookalike.embed.descriptor import LocalFeatures
+from lookalike.embed.local import extract_local
+from lookalike.score.calibration import calibration_for
+from lookalike.score.verify import verify
 from PIL import Image, ImageOps
 
-CAL = MODELS["sscd"].calibration
+CAL = calibration_for("sscd")
 
 
 def _decoded(im: Image.Image) -> Image.Image:

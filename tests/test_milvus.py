@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PHOTO_NAMES, jpeg_bytes
+from conftest import PHOTO_NAMES, engine_for, jpeg_bytes
 from lookalike.cli import main
 from lookalike.embed.base import Embedder
-from lookalike.embed.encode import Descriptor, Encoder
+from lookalike.embed.descriptor import Descriptor
+from lookalike.embed.encode import Encoder
 from lookalike.engine import Engine, IngestItem
 from lookalike.errors import ConfigError, IndexStoreError
 from lookalike.index.milvus import MilvusVectorStore
@@ -51,8 +52,8 @@ def test_milvus_lite_end_to_end_on_real_photos(
     tmp_path: Path, sscd: Embedder, photo_dir: Path, edited: dict[tuple[str, str], Image.Image]
 ) -> None:
     store = f"milvus://{tmp_path}/vectors.db?collection=shop"
-    milvus = Engine(sscd, Index.create(tmp_path / "mv", sscd.info, store=store))
-    faiss = Engine(sscd, Index.create(tmp_path / "fs", sscd.info))
+    milvus = engine_for(sscd, Index.create(tmp_path / "mv", sscd.info, store=store))
+    faiss = engine_for(sscd, Index.create(tmp_path / "fs", sscd.info))
     items = [IngestItem(p.stem, p) for p in sorted(photo_dir.glob("*.jpg"))]
     for engine in (milvus, faiss):
         assert all(o.ok for o in engine.ingest(items))
@@ -87,7 +88,7 @@ def test_milvus_lite_end_to_end_on_real_photos(
         Index.open(tmp_path / "other", store=store, writable=True)
     # Back to FAISS on the same catalog: the vectors are rebuilt from it, same answers.
     with Index.open(tmp_path / "mv", sscd.info, store="faiss") as index:
-        back = Engine(sscd, index)
+        back = engine_for(sscd, index)
         assert _top1(back, edited[("rocket", "template")]) == _top1(faiss, edited[("rocket", "template")])
         assert index.stats().vectors == len(PHOTO_NAMES) - 1
 
@@ -96,7 +97,7 @@ def test_unsaved_milvus_writes_are_replayed_from_the_catalog(
     tmp_path: Path, sscd: Embedder, photo_dir: Path, edited: dict[tuple[str, str], Image.Image]
 ) -> None:
     store = f"milvus://{tmp_path}/vectors.db"
-    engine = Engine(sscd, Index.create(tmp_path / "mv", sscd.info, store=store))
+    engine = engine_for(sscd, Index.create(tmp_path / "mv", sscd.info, store=store))
     files = sorted(photo_dir.glob("*.jpg"))
     engine.ingest([IngestItem(p.stem, p) for p in files[:3]])
     assert engine.index is not None
@@ -109,7 +110,7 @@ def test_unsaved_milvus_writes_are_replayed_from_the_catalog(
     engine.index.close()
     with Index.open(tmp_path / "mv", sscd.info, writable=True) as index:
         assert len(index.vectors) == len(files)
-        again = Engine(sscd, index)
+        again = engine_for(sscd, index)
         name = files[4].stem
         assert _top1(again, edited[(name, "mirror")]) == name
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from lookalike.cli import main
 from lookalike.embed.base import EmbedderInfo
-from lookalike.embed.encode import Descriptor
-from lookalike.embed.local import LocalFeatures
+from lookalike.embed.descriptor import Descriptor, LocalFeatures
 from lookalike.index.build import Batches, build_store
 from lookalike.index.catalog import NewItem
 from lookalike.index.choose import FLAT_LIMIT, choose_index, estimate_bytes, index_kind, is_upgrade

@@ -5,20 +5,21 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from lookalike.embed.encode import Descriptor
-from lookalike.embed.local import LocalFeatures, Verification
-from lookalike.embed.registry import MODELS
-from lookalike.score import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Scorer
+from lookalike.embed.descriptor import Descriptor, LocalFeatures
+from lookalike.score.calibration import calibration_for
+from lookalike.score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, confidence
+from lookalike.score.scorer import Scorer
+from lookalike.score.verify import Verification
 
 NO_KEYPOINTS = LocalFeatures.empty()
 
 
 def _scorer() -> Scorer:
-    return Scorer(MODELS["sscd"].calibration)
+    return Scorer(calibration_for("sscd"))
 
 
 def test_anchors_map_to_the_thresholds() -> None:
-    scorer, cal = _scorer(), MODELS["sscd"].calibration
+    scorer, cal = _scorer(), calibration_for("sscd")
     far = cal.hash_identical + 20
     assert scorer.similarity(cal.cos_match, far) == MATCH_THRESHOLD
     assert scorer.similarity(cal.cos_identical, far) == IDENTICAL_THRESHOLD
@@ -38,7 +39,7 @@ def test_monotone_in_cosine_and_in_hash_distance() -> None:
 
 
 def test_hash_and_keypoints_count_only_above_the_floor() -> None:
-    scorer, cal = _scorer(), MODELS["sscd"].calibration
+    scorer, cal = _scorer(), calibration_for("sscd")
     far = cal.hash_identical + 20
     assert scorer.similarity(cal.cos_floor + 0.01, 0) >= IDENTICAL_THRESHOLD
     assert scorer.similarity(cal.cos_floor - 0.01, 0) < MATCH_THRESHOLD
@@ -66,9 +67,10 @@ def test_mirror_hash_is_used() -> None:
 
 def test_confidence_and_decision() -> None:
     scorer = _scorer()
-    assert scorer.confidence(0.99) == "high" and scorer.confidence(0.1) == "high"
-    assert scorer.confidence(0.88) == "medium" and scorer.confidence(0.86) == "low"
-    assert scorer.confidence(0.84) == "low"
+    assert confidence(0.99) == "high" and confidence(0.1) == "high"
+    assert confidence(0.88) == "medium" and confidence(0.86) == "low"
+    assert confidence(0.84) == "low"
+    assert confidence(0.86, threshold=0.9) == "medium"
     pair = scorer.score(
         Descriptor(
             np.ones(2, np.float32) / 2**0.5, np.zeros(8, np.uint8), np.zeros(8, np.uint8), NO_KEYPOINTS

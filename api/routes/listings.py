@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Request
 
+from ...score.gate import GateRule
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
 from ..inputs import binary, body_docs, read_model
-from ..models import GateMatch, GateRequest, GateResponse
+from ..models import GateRequest, GateResponse
 
 __all__ = ["router"]
 
@@ -39,23 +38,6 @@ async def gate_listing(request: Request, service: ServiceDep) -> GateResponse:
     tag, a rights holder...)."""
     query = await read_model(request, service, GateRequest)
     data = await service.image(query.source)
-    start = time.perf_counter()
-    hits = await service.run(service.engine.search, data, query.k)
-    matches = [
-        GateMatch(
-            id=hit.external_id,
-            score=hit.score.similarity,
-            decision="auto-block" if hit.score.similarity >= query.block_threshold else "review",
-            metadata=hit.record.metadata,
-            source=hit.record.source,
-        )
-        for hit in hits
-        if hit.score.similarity >= query.review_threshold
-    ]
-    return GateResponse(
-        decision=matches[0].decision if matches else "pass",
-        matches=matches,
-        block_threshold=query.block_threshold,
-        review_threshold=query.review_threshold,
-        processing_time_ms=round((time.perf_counter() - start) * 1000),
-    )
+    rule = GateRule(query.block_threshold, query.review_threshold)
+    verdict = await service.run(service.engine.gate, data, rule, query.k)
+    return GateResponse.model_validate(verdict, from_attributes=True)

@@ -38,4 +38,4 @@ async def match_images(request: Request, service: ServiceDep) -> MatchResponse:
     body = await read_model(request, service, MatchRequest)
     source, target = all_or_raise(await fetch_all(service, [body.source, body.target]))
     result = await service.run(service.engine.match, source, target)
-    return MatchResponse.model_validate(result.to_dict())
+    return MatchResponse.model_validate(result, from_attributes=True)

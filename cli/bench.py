@@ -1,4 +1,4 @@
-"""``lookalike bench make``, ``run`` and ``calibrate`` (registered by ``lookalike.cli``)."""
+"""``lookalike bench make``, ``run`` and ``calibrate``."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
+from ..benchmarks.calibrate import calibrate, to_markdown
+from ..benchmarks.dataset import SPLITS, Benchmark
+from ..benchmarks.make import make_benchmark
+from ..benchmarks.methods import DEFAULT_METHODS, METHODS, MethodOptions
+from ..benchmarks.report import write_report
+from ..benchmarks.runner import run_method
 from ..embed.registry import MODELS
-from .calibrate import calibrate, to_markdown
-from .dataset import SPLITS, Benchmark
-from .make import make_benchmark
-from .methods import DEFAULT_METHODS, METHODS, MethodOptions
-from .report import write_report
-from .runner import run_method
 
-__all__ = ["register"]
+__all__ = ["configure"]
 
 
 def cmd_make(args: argparse.Namespace) -> int:
@@ -65,11 +64,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    bench = subparsers.add_parser(
-        "bench", help="recall benchmark: make a DISC21-layout set, run methods on it"
-    )
-    sub = bench.add_subparsers(dest="bench_command", required=True)
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench_command", required=True)
 
     p = sub.add_parser(
         "make", help="write a benchmark (references, edited queries, ground truth) from originals"

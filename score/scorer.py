@@ -1,18 +1,13 @@
 """Pairwise scoring: two descriptors -> one calibrated similarity in [0, 1] -> a decision.
 
 The same scorer answers ``match`` and re-ranks every search, so a score means the same
-thing everywhere. Its scale keeps the thresholds trust & safety teams already use:
-
-    >= 0.97  near-identical (re-encode, resize, mirror)
-    >= 0.85  near-duplicate (crop, watermark, template paste, background swap)
-    <  0.85  different images
-
-Three channels of evidence, each mapped onto that scale, the strongest winning:
+thing everywhere, on the scale of :mod:`lookalike.score.decision`. Three channels of
+evidence, each mapped onto that scale, the strongest winning:
 
 - the neural cosine, piecewise-linearly through the embedder's calibration anchors
   (``cos_match`` -> 0.85, ``cos_identical`` -> 0.97);
 - the mirror-aware pHash: at or below ``hash_identical`` bits the pair is near-identical;
-- geometric verification of local features (``lookalike.embed.local``): ``inliers_match``
+- geometric verification of local features (:mod:`lookalike.score.verify`): ``inliers_match``
   consistent keypoints covering ``min_coverage`` of one image make a near-duplicate, up to
   0.95 at ``inliers_strong`` (keypoints say "copied", not "how much was kept").
 
@@ -24,28 +19,19 @@ could raise the score.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from .embed.encode import Descriptor
-from .embed.hashes import hamming
-from .embed.local import Verification, verify
-from .embed.registry import Calibration
+from ..embed.descriptor import Descriptor
+from ..embed.hashes import hamming
+from .calibration import Calibration
+from .decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, MatchResult, confidence
+from .verify import Verification, verify
 
-__all__ = [
-    "IDENTICAL_THRESHOLD",
-    "MATCH_THRESHOLD",
-    "Confidence",
-    "MatchResult",
-    "PairScore",
-    "Scorer",
-]
+__all__ = ["LOCAL_CEILING", "PairScore", "Scorer"]
 
-MATCH_THRESHOLD = 0.85
-IDENTICAL_THRESHOLD = 0.97
+#: Keypoints say "copied", not "how much was kept": they never make a pair near-identical.
 LOCAL_CEILING = 0.95
-Confidence = Literal["high", "medium", "low"]
 
 
 @dataclass(frozen=True)
@@ -55,26 +41,6 @@ class PairScore:
     hash_distance: int
     #: Geometrically consistent keypoints; 0 when verification was not needed.
     inliers: int = 0
-
-
-@dataclass(frozen=True)
-class MatchResult:
-    """The envelope of ``POST /image/match`` and ``lookalike match``."""
-
-    match: bool
-    confidence: Confidence
-    similarity_score: float
-    processing_time_ms: int
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "match": self.match,
-            "confidence": self.confidence,
-            "similarity_score": self.similarity_score,
-            "processing_time_ms": self.processing_time_ms,
-            "media_type": "image",
-            "matched_segments": [],
-        }
 
 
 class Scorer:
@@ -133,17 +99,10 @@ class Scorer:
                 return mirrored
         return found
 
-    def confidence(self, similarity: float) -> Confidence:
-        """How far the score sits from the threshold, on the side it is on."""
-        margin = abs(similarity - self.threshold)
-        if margin >= 0.08:
-            return "high"
-        return "medium" if margin >= 0.03 else "low"
-
     def decide(self, score: PairScore, elapsed_ms: float) -> MatchResult:
         return MatchResult(
             match=score.similarity >= self.threshold,
-            confidence=self.confidence(score.similarity),
+            confidence=confidence(score.similarity, self.threshold),
             similarity_score=score.similarity,
             processing_time_ms=round(elapsed_ms),
         )

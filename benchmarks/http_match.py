@@ -4,7 +4,7 @@ Two ~1 MP JPEG uploads per request (a photo and its mirrored, recompressed copy)
 one at a time by an httpx client to a real uvicorn server; the same pair is then matched
 by the server's own engine without HTTP, so the table shows what the service adds.
 
-    python -m lookalike.api.bench --requests 100 [--embedder sscd] [--images A B]
+    python -m lookalike.benchmarks.http_match --requests 100 [--embedder sscd] [--images A B]
 
 Needs scikit-image for the default photos (``pip install scikit-image``).
 """
@@ -25,10 +25,10 @@ import numpy as np
 from PIL import Image, ImageOps
 from pydantic import SecretStr
 
-from .app import create_app
-from .serve import BackgroundServer
-from .service import Service
-from .settings import Settings
+from ..api.app import create_app
+from ..api.service import Service
+from ..api.settings import Settings
+from .server import BackgroundServer
 
 __all__ = ["main"]
 
@@ -61,7 +61,9 @@ def _row(name: str, ms: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lookalike.api.bench", description="/image/match latency")
+    parser = argparse.ArgumentParser(
+        prog="python -m lookalike.benchmarks.http_match", description="/image/match latency"
+    )
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--embedder", default="sscd")

@@ -6,13 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from ..cli import store_option
 from ..errors import ConfigError
-from .choose import choose_index, estimate_bytes
-from .manifest import DEFAULT_MEMORY_BUDGET
-from .store import Index
+from ..index.choose import choose_index, estimate_bytes
+from ..index.manifest import DEFAULT_MEMORY_BUDGET
+from ..index.store import Index
+from .options import store_option
 
-__all__ = ["parse_size", "register"]
+__all__ = ["configure", "parse_size"]
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -97,10 +97,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0 if tuning.reached else 1
 
 
-def register(sub: Any) -> None:
-    group = sub.add_parser("index", help="plan, rebuild or tune the vector index").add_subparsers(
-        dest="index_command", required=True
-    )
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    group = parser.add_subparsers(dest="index_command", required=True)
 
     p = group.add_parser("plan", help="which FAISS index a catalog of this size needs, and its memory")
     p.add_argument("--index", default=None, help="index folder (its size and dim)")

@@ -1,0 +1,159 @@
+"""The image commands: ``ingest``, ``search``, ``match`` and ``gate``. Their JSON answers
+are the HTTP service's models (:mod:`lookalike.api.models`), so both edges say the same."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..api.models import GateResponse, MatchResponse
+from ..embed.files import iter_image_files
+from ..engine import Engine, IngestItem
+from ..errors import LookalikeError
+from ..factory import open_engine
+from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
+from ..score.gate import GateRule
+from .options import engine_options, model_options, print_json, store_option
+
+__all__ = ["configure"]
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    engine = open_engine(args.index, create=True, **engine_options(args))
+    index = engine.index
+    assert index is not None
+    files = list(iter_image_files(args.paths))
+    failed: list[dict[str, str]] = []
+    added = replaced = duplicates = 0
+    bar = tqdm(total=len(files), unit="img", desc="ingest", disable=args.quiet, file=sys.stderr)
+    try:
+        for start in range(0, len(files), args.batch_size):
+            batch = files[start : start + args.batch_size]
+            for outcome, (_, path) in zip(
+                engine.ingest([IngestItem(ext_id, path) for ext_id, path in batch]), batch, strict=True
+            ):
+                if outcome.result is None:
+                    failed.append({"path": str(path), "error": str(outcome.error)})
+                    if not args.json:
+                        tqdm.write(f"skipped {path}: {outcome.error}", file=sys.stderr)
+                    continue
+                added += 1
+                replaced += outcome.result.replaced
+                duplicates += outcome.result.duplicate_of is not None
+            bar.update(len(batch))
+        index.save()
+    finally:
+        bar.close()
+        index.close()
+    report = {
+        "index": args.index,
+        "ingested": added,
+        "replaced": replaced,
+        "byte_duplicates": duplicates,
+        "failed": failed,
+    }
+    if args.json:
+        print_json(report)
+    else:
+        print(
+            f"ingested {added} image(s) into {args.index} "
+            f"({replaced} replaced, {duplicates} byte-duplicates, "
+            f"{len(failed)} failed)"
+        )
+    return 1 if failed else 0
+
+
+def _each_query(args: argparse.Namespace, answer: Callable[[Engine, Path], None]) -> int:
+    """Run ``answer(engine, path)`` for every query file; one JSON line (or an error line)
+    per query; exit code 1 if any query failed."""
+    engine = open_engine(args.index, **engine_options(args))
+    errors = 0
+    try:
+        for _, path in iter_image_files(args.paths):
+            try:
+                answer(engine, path)
+            except LookalikeError as exc:
+                errors += 1
+                print_json({"query": str(path), "error": str(exc), "code": exc.code})
+    finally:
+        if engine.index is not None:
+            engine.index.close()
+    return 1 if errors else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    def answer(engine: Engine, path: Path) -> None:
+        results = [{"id": h.external_id, "score": h.score.similarity} for h in engine.search(path, args.k)]
+        if args.json:
+            print_json({"query": str(path), "results": results})
+        else:
+            print(str(path))
+            for rank, r in enumerate(results, 1):
+                print(f"  {rank:>3}. {r['score']:.4f}  {r['id']}")
+
+    return _each_query(args, answer)
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    rule = GateRule(args.block_threshold, args.review_threshold)
+
+    def answer(engine: Engine, path: Path) -> None:
+        verdict = GateResponse.model_validate(engine.gate(path, rule, args.k), from_attributes=True)
+        if args.json:
+            print_json({"query": str(path), **verdict.model_dump(mode="json", exclude_none=True)})
+        else:
+            best = (
+                f" (best {verdict.matches[0].id} at {verdict.matches[0].score:.4f})"
+                if verdict.matches
+                else ""
+            )
+            print(f"{verdict.decision:<10} {path}{best}")
+
+    return _each_query(args, answer)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    engine = open_engine(**engine_options(args))
+    result = MatchResponse.model_validate(engine.match(args.source, args.target), from_attributes=True)
+    if args.json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        verdict = "MATCH" if result.match else "no match"
+        print(f"{verdict}: similarity {result.similarity_score:.4f} ({result.confidence} confidence)")
+    return 0
+
+
+def configure(command: str, p: argparse.ArgumentParser) -> None:
+    if command == "match":
+        p.add_argument("source")
+        p.add_argument("target")
+        p.add_argument("--threshold", type=float, default=MATCH_THRESHOLD)
+        p.add_argument("--json", action="store_true")
+        model_options(p)
+        p.set_defaults(func=cmd_match)
+        return
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("paths", nargs="+", help="image files or folders")
+    p.add_argument("--json", action="store_true")
+    if command == "ingest":
+        p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument(
+            "--index-factory",
+            default="auto",
+            help="FAISS factory string for a new index (default: chosen by size)",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        model_options(p)
+        p.set_defaults(func=cmd_ingest)
+    else:
+        p.add_argument("--k", type=int, default=10, help="references to consider per query (default 10)")
+        if command == "gate":
+            p.add_argument("--block-threshold", type=float, default=IDENTICAL_THRESHOLD)
+            p.add_argument("--review-threshold", type=float, default=MATCH_THRESHOLD)
+        model_options(p, embedder=False)
+        p.set_defaults(func=cmd_search if command == "search" else cmd_gate)
+    store_option(p)

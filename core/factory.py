@@ -1,0 +1,63 @@
+"""One way to wire the flow: :func:`open_engine` builds the embedder, its scorer and (when
+asked) the index, for the CLI, the service, the demo and the benchmark alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from .embed.factory import get_embedder
+from .engine import Engine
+from .index.manifest import MANIFEST_NAME
+from .index.store import Index
+from .score.calibration import calibration_for
+from .score.decision import MATCH_THRESHOLD
+from .score.scorer import Scorer
+
+__all__ = ["open_engine"]
+
+
+def open_engine(
+    index: str | Path | None = None,
+    *,
+    embedder: str | None = None,
+    default_embedder: str = "sscd",
+    writable: bool = False,
+    create: bool = False,
+    store: str | None = None,
+    index_factory: str = "auto",
+    threshold: float = MATCH_THRESHOLD,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    threads: int | None = None,
+    checkpoint: str | Path | None = None,
+    pretrained: str | None = None,
+    allow_download: bool = False,
+) -> Engine:
+    """An engine, over the index folder ``index`` when given.
+
+    ``embedder`` names the model, and an existing index refuses another; without it, an
+    existing index brings its own and anything else gets ``default_embedder``. ``create``
+    makes a missing index (and implies ``writable``: this process then holds its lock).
+    ``store``, ``index_factory``: see :meth:`Index.open` and :meth:`Index.create`. The rest
+    are the decoder's caps and the embedder's options
+    (:func:`lookalike.embed.factory.get_embedder`).
+    """
+    exists = index is not None and (Path(index) / MANIFEST_NAME).exists()
+    name = embedder or (Index.open_manifest(index).embedder.name if exists and index else default_embedder)
+    model = get_embedder(
+        name, threads=threads, checkpoint=checkpoint, pretrained=pretrained, allow_download=allow_download
+    )
+    opened: Index | None = None
+    if index is not None:
+        if create and not exists:
+            opened = Index.create(index, model.info, index_factory, store=store or "faiss")
+        else:
+            opened = Index.open(index, model.info, writable=writable or create, store=store)
+    return Engine(
+        model,
+        Scorer(calibration_for(name), threshold),
+        opened,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+    )

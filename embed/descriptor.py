@@ -1,0 +1,59 @@
+"""What the scorer compares, as plain data: the neural vector, the mirror-aware pHash and the
+local features of one image. No model or OpenCV here, so the index and the scorer can hold
+descriptors without loading either."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Descriptor", "LocalFeatures"]
+
+_HEADER = struct.Struct("<HHH")  # keypoint count, height, width
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Keypoint positions (``xy``, float32 ``[n, 2]`` in pixels of the ``shape`` image) and
+    their 256-bit ORB descriptors (``desc``, uint8 ``[n, 32]``)."""
+
+    xy: np.ndarray
+    desc: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int] = (1, 1)) -> LocalFeatures:
+        """No keypoints (a blank image, or vectors that come without pixels)."""
+        return cls(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), shape)
+
+    def to_bytes(self) -> bytes:
+        n = len(self.desc)
+        return (
+            _HEADER.pack(n, *self.shape)
+            + self.xy.astype(np.float16).tobytes()
+            + np.ascontiguousarray(self.desc, dtype=np.uint8).tobytes()
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LocalFeatures:
+        n, h, w = _HEADER.unpack_from(data)
+        start = _HEADER.size
+        xy = np.frombuffer(data, dtype=np.float16, count=2 * n, offset=start).reshape(n, 2)
+        desc = np.frombuffer(data, dtype=np.uint8, count=32 * n, offset=start + 4 * n).reshape(n, 32)
+        return cls(xy=xy.astype(np.float32), desc=desc, shape=(h, w))
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """Everything the scorer compares: ``vector`` (unit float32), ``phash`` of the image and
+    ``phash_mirror`` of its horizontal mirror (8 packed bytes each), ``local`` keypoints, and
+    for a query also ``local_mirror``, the keypoints of its mirror (ORB is not mirror-invariant;
+    stored references do without them, as a query brings its own)."""
+
+    vector: np.ndarray
+    phash: np.ndarray
+    phash_mirror: np.ndarray
+    local: LocalFeatures
+    local_mirror: LocalFeatures | None = None

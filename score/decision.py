@@ -1,0 +1,38 @@
+"""The decision scale trust & safety teams already use, and the answer to "is B a copy of A?".
+
+>= 0.97  near-identical (re-encode, resize, mirror)
+>= 0.85  near-duplicate (crop, watermark, template paste, background swap)
+<  0.85  different images
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["IDENTICAL_THRESHOLD", "MATCH_THRESHOLD", "Confidence", "MatchResult", "confidence"]
+
+MATCH_THRESHOLD = 0.85
+IDENTICAL_THRESHOLD = 0.97
+Confidence = Literal["high", "medium", "low"]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """One pairwise decision; its fields, in this order, are the envelope of
+    ``POST /image/match`` and ``lookalike match --json``."""
+
+    match: bool
+    confidence: Confidence
+    similarity_score: float
+    processing_time_ms: int
+    media_type: Literal["image"] = "image"
+    matched_segments: list[dict[str, float]] = field(default_factory=list)
+
+
+def confidence(similarity: float, threshold: float = MATCH_THRESHOLD) -> Confidence:
+    """How far the score sits from the threshold, on the side it is on."""
+    margin = abs(similarity - threshold)
+    if margin >= 0.08:
+        return "high"
+    return "medium" if margin >= 0.03 else "low"
