@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
-from ..inputs import binary, body_docs, read_model
-from ..models import GateMatch, GateRequest, GateResponse
+from ..inputs import json_or_form
+from ..models import GateMatch, GateRequest, GateResponse, ReferenceHit
 
 __all__ = ["router"]
 
@@ -22,32 +23,23 @@ router = APIRouter(tags=["listings"])
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
     summary="Decide on a listing image",
-    openapi_extra=body_docs(
-        GateRequest,
-        {
-            "image": binary("the listing image"),
-            "block_threshold": {"type": "number", "default": 0.97, "minimum": 0.5, "maximum": 1.0},
-            "review_threshold": {"type": "number", "default": 0.85, "minimum": 0.5, "maximum": 1.0},
-            "k": {"type": "integer", "default": 10, "minimum": 1, "maximum": 100},
-        },
-    ),
 )
-async def gate_listing(request: Request, service: ServiceDep) -> GateResponse:
+async def gate_listing(
+    query: Annotated[GateRequest, json_or_form(GateRequest)], service: ServiceDep
+) -> GateResponse:
     """``auto-block`` when the best reference image scores at least ``block_threshold``,
     ``review`` when it scores at least ``review_threshold``, else ``pass``. The matches
     above ``review_threshold`` come back as evidence, with their metadata (a ``banned``
     tag, a rights holder...)."""
-    query = await read_model(request, service, GateRequest)
     data = await service.image(query.source)
     start = time.perf_counter()
     hits = await service.run(service.engine.search, data, query.k)
     matches = [
-        GateMatch(
-            id=hit.external_id,
-            score=hit.score.similarity,
-            decision="auto-block" if hit.score.similarity >= query.block_threshold else "review",
-            metadata=hit.record.metadata,
-            source=hit.record.source,
+        GateMatch.model_validate(
+            {
+                **ReferenceHit.model_validate(hit, from_attributes=True).model_dump(),
+                "decision": "auto-block" if hit.score.similarity >= query.block_threshold else "review",
+            }
         )
         for hit in hits
         if hit.score.similarity >= query.review_threshold
