@@ -10,15 +10,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic.json_schema import models_json_schema
 
 from .auth import KeyStore
 from .deps import require_api_key
 from .errors import install_error_handlers
 from .fetch import Fetcher
-from .inputs import BodyLimitMiddleware
+from .inputs import BodyLimitMiddleware, document_bodies
 from .metrics import Metrics, MetricsMiddleware
-from .models import GateRequest, IngestRequest, MatchRequest, SearchRequest
 from .routes import health, index_images, listings, match, search
 from .routes import metrics as metrics_route
 from .service import Service, index_path
@@ -34,8 +32,6 @@ swap) in a local reference catalog. Send `x-api-key: KEY` (or `Authorization: Be
 with every request except `/healthz`. Images travel as URLs (fetched by a guarded fetcher
 that only reaches public hosts), base64 in JSON, or multipart uploads.
 """
-# Read by hand (JSON or multipart), so their schemas are added to the components here.
-_BODY_MODELS = (MatchRequest, SearchRequest, GateRequest, IngestRequest)
 
 
 def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = None) -> FastAPI:
@@ -87,10 +83,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            _, defs = models_json_schema(
-                [(model, "validation") for model in _BODY_MODELS], ref_template="#/components/schemas/{model}"
-            )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+            # Bodies read as JSON or multipart are documented from their models.
+            document_bodies(schema, app.routes)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -43,7 +43,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def error_response(exc: LookalikeError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
-    body = ErrorBody(code=exc.code, message=str(exc))
+    body = ErrorBody.model_validate(exc)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=exc.http_status, headers=headers)
 
 

@@ -1,44 +1,48 @@
-"""Request bodies in, image bytes out: the size cap, JSON or multipart parsing, downloads.
+"""Request bodies in, image bytes out: the size cap, the JSON-or-multipart body, downloads.
 
-Routes that take images read their body here rather than through FastAPI's parameter
-parsing, because one route accepts JSON (URLs or base64) and multipart uploads alike.
-Parsing and validation run on the worker pool: a 20 MB base64 body is not decoded on the
-event loop.
+A route that takes images declares its body as ``Annotated[Model, json_or_form(Model)]``:
+one dependency reads JSON (URLs or base64) and multipart uploads alike into the model, and
+the OpenAPI page documents both from the model itself (:func:`document_bodies`). Parsing
+and validation run on the worker pool: a 20 MB base64 body is not decoded on the event
+loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 import anyio
+from fastapi import Depends
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from pydantic_core import from_json
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (
     ImageTooLargeError,
-    InputError,
     LookalikeError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,
 )
+from .deps import ServiceDep
 from .errors import error_response
+from .models import WithUploads
 from .service import Service
 
 __all__ = [
     "BodyLimitMiddleware",
-    "Form",
+    "JsonOrForm",
     "all_or_raise",
-    "binary",
-    "body_docs",
+    "document_bodies",
     "fetch_all",
-    "read_form",
-    "read_model",
-    "validate",
+    "json_or_form",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,6 +51,7 @@ T = TypeVar("T")
 _JSON_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "")
 _MAX_FIELD_BYTES = 4 * 1024 * 1024
 _MAX_PARTS = 1024
+_REF = "#/components/schemas/{model}"
 
 
 class BodyLimitMiddleware:
@@ -82,73 +87,179 @@ class BodyLimitMiddleware:
         return RequestTooLargeError(f"request body of {size}+ bytes is over the {self.max_bytes}-byte limit")
 
 
-@dataclass
-class Form:
-    """A multipart body: text fields and the file parts, read on demand with a size cap."""
-
-    fields: dict[str, str] = field(default_factory=dict)
-    files: dict[str, UploadFile] = field(default_factory=dict)
-
-    async def upload(self, name: str, max_bytes: int) -> bytes:
-        part = self.files.get(name)
-        if part is None:
-            raise InputError(f"no file part named {name!r} in the upload")
-        data = await part.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise ImageTooLargeError(f"upload {name!r} is over the {max_bytes}-byte limit")
-        return data
+def _field_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema without the ``null`` an optional field adds."""
+    options = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    if len(options) == 1:
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        return {**options[0], **rest}
+    return schema
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+class JsonOrForm(Generic[M]):
+    """The dependency behind :func:`json_or_form`: the body as ``model``.
 
-
-async def read_form(request: Request) -> Form | None:
-    """The multipart form, or None when the body is JSON; 415 for anything else.
-
-    A body without a JSON Content-Type (``curl -d`` sends form-urlencoded) is read as JSON too.
+    JSON is validated as it is (a body without a JSON Content-Type, as ``curl -d`` sends,
+    is read as JSON too). In a multipart form, a text field fills the field of its name
+    (a list or object field takes JSON text), and a file part fills the image field of its
+    name with its bytes, under the image size cap. On a :class:`~.models.WithUploads`
+    body, whose parts name file parts of their own, the other file parts are read too and
+    attached, and text fields it has no field for are ignored. Any other body type is 415;
+    a body the model refuses is the service's 422.
     """
-    media = _media_type(request)
-    if media == "multipart/form-data":
-        parts = await request.form(
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        properties: dict[str, dict[str, Any]] = model.model_json_schema(ref_template=_REF)["properties"]
+        self._fields = {model.model_fields[n].alias or n: _field_schema(s) for n, s in properties.items()}
+        self._files = {n for n, s in self._fields.items() if s.get("contentEncoding") == "base64"}
+        self._json = {n for n, s in self._fields.items() if s.get("type") in ("array", "object")}
+        self._uploads = issubclass(model, WithUploads)
+
+    async def __call__(self, request: Request, service: ServiceDep) -> M:
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media == "multipart/form-data":
+            return await self._read_form(request, service)
+        if media in _JSON_TYPES or media.endswith("+json"):
+            return await _validate(service, self.model.model_validate_json, await request.body())
+        raise UnsupportedMediaTypeError(f"send application/json or multipart/form-data, not {media[:80]}")
+
+    async def _read_form(self, request: Request, service: ServiceDep) -> M:
+        max_bytes = service.settings.max_image_bytes
+        fields: dict[str, str] = {}
+        files: dict[str, bytes] = {}
+        uploads: dict[str, bytes | LookalikeError] = {}
+        async with request.form(
             max_files=_MAX_PARTS, max_fields=_MAX_PARTS, max_part_size=_MAX_FIELD_BYTES
-        )
-        form = Form()
-        for name, value in parts.multi_items():
-            if isinstance(value, UploadFile):
-                form.files[name] = value
+        ) as form:
+            for name, value in form.multi_items():
+                if not isinstance(value, UploadFile):
+                    if name in self._fields or not self._uploads:
+                        fields[name] = value
+                elif name in self._fields:
+                    files[name] = await _read_part(value, name, max_bytes)
+                elif self._uploads:
+                    try:
+                        uploads[name] = await _read_part(value, name, max_bytes)
+                    except LookalikeError as exc:
+                        uploads[name] = exc
+        body = await service.run(self._validate_form, fields, files)
+        if isinstance(body, WithUploads):
+            body.attach(uploads)
+        return body
+
+    def _validate_form(self, fields: dict[str, str], files: dict[str, bytes]) -> M:
+        data: dict[str, Any] = {}
+        for name, text in fields.items():
+            try:
+                data[name] = from_json(text) if name in self._json else text
+            except ValueError as exc:
+                raise RequestValidationError(
+                    [{"type": "json_invalid", "loc": (name,), "msg": f"Invalid JSON: {exc}"}]
+                ) from None
+        try:
+            return self.model.model_validate({**data, **files})
+        except ValidationError as exc:
+            raise _client_error(exc) from None
+
+    def request_body(self) -> dict[str, Any]:
+        """The OpenAPI ``requestBody``: the model as JSON, and the same fields as a form."""
+        form: dict[str, Any] = {}
+        for name, schema in self._fields.items():
+            description = schema.get("description")
+            if name in self._files:
+                form[name] = {"type": "string", "format": "binary"}
+            elif name in self._json:
+                form[name] = {"type": "string", "contentMediaType": "application/json"}
+                description = f"JSON: {description}" if description else "JSON"
             else:
-                form.fields[name] = value
-        return form
-    if media in _JSON_TYPES or media.endswith("+json"):
-        return None
-    raise UnsupportedMediaTypeError(f"send application/json or multipart/form-data, not {media[:80]}")
+                form[name] = {k: v for k, v in schema.items() if k not in ("title", "description")}
+            if description:
+                form[name]["description"] = description
+        multipart: dict[str, Any] = {"type": "object", "properties": form}
+        if self._uploads:
+            multipart["additionalProperties"] = {
+                "type": "string",
+                "format": "binary",
+                "description": "a file part, named by an item's upload field",
+            }
+        return {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(model=self.model.__name__)}},
+                "multipart/form-data": {"schema": multipart},
+            },
+        }
 
 
-async def validate(service: Service, validator: Callable[[Any], T], data: object) -> T:
+def json_or_form(model: type[M]) -> Any:
+    """``Annotated[Model, json_or_form(Model)]``: the request body, JSON or multipart, as
+    ``Model`` (see :class:`JsonOrForm`)."""
+    return Depends(JsonOrForm(model))
+
+
+def _readers(dependant: Dependant) -> Iterator[JsonOrForm[Any]]:
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, JsonOrForm):
+            yield dependency.call
+        yield from _readers(dependency)
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, set[str], APIRoute]]:
+    """Path, methods and route of every API route, through included routers."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before lazily included routers: the app's routes are flat
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route.path_format, route.methods or set(), route
+        return
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and context.path_format:
+            yield context.path_format, context.methods or set(), route
+
+
+def document_bodies(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """Add the request body of every route that reads one through :func:`json_or_form` to
+    the OpenAPI ``schema``, with its model's schema in the components."""
+    models: dict[str, type[BaseModel]] = {}
+    for path, methods, route in _api_routes(routes):
+        for reader in _readers(route.dependant):
+            models[reader.model.__name__] = reader.model
+            for method in methods:
+                schema["paths"][path][method.lower()]["requestBody"] = reader.request_body()
+    if models:
+        _, defs = models_json_schema([(m, "validation") for m in models.values()], ref_template=_REF)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+
+
+async def _read_part(part: UploadFile, name: str, max_bytes: int) -> bytes:
+    data = await part.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"upload {name!r} is over the {max_bytes}-byte limit")
+    return data
+
+
+def _client_error(exc: ValidationError) -> RequestValidationError:
+    return RequestValidationError(exc.errors(include_input=False, include_url=False))
+
+
+async def _validate(service: Service, validator: Callable[[Any], T], data: object) -> T:
     """``validator(data)`` on the worker pool; its failure is the client's (422), while a
     ValidationError anywhere else stays a server error."""
     try:
         return await service.run(validator, data)
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
+        raise _client_error(exc) from None
 
 
-async def read_model(request: Request, service: Service, model: type[M]) -> M:
-    """Validate a JSON body, or a multipart one whose file parts fill the image fields."""
-    form = await read_form(request)
-    if form is None:
-        return await validate(service, model.model_validate_json, await request.body())
-    data: dict[str, Any] = dict(form.fields)
-    for name in form.files:
-        if name in model.model_fields:
-            data[name] = await form.upload(name, service.settings.max_image_bytes)
-    return await validate(service, model.model_validate, data)
-
-
-async def fetch_all(service: Service, refs: Sequence[str | bytes]) -> list[bytes | LookalikeError]:
-    """The bytes of every image reference (URLs fetched concurrently, a few at a time); a
-    failure is returned in its place so one bad item does not sink the others."""
+async def fetch_all(
+    service: Service, refs: Sequence[str | bytes | LookalikeError]
+) -> list[bytes | LookalikeError]:
+    """The bytes of every image reference (URLs fetched concurrently, a few at a time). A
+    failure is returned in its place so one bad item does not sink the others, and a
+    reference that already is a failure stays one."""
     results: list[bytes | LookalikeError] = [b""] * len(refs)
     gate = anyio.Semaphore(service.settings.fetch_concurrency)
 
@@ -161,7 +272,10 @@ async def fetch_all(service: Service, refs: Sequence[str | bytes]) -> list[bytes
 
     async with anyio.create_task_group() as group:
         for pos, ref in enumerate(refs):
-            group.start_soon(one, pos, ref)
+            if isinstance(ref, LookalikeError):
+                results[pos] = ref
+            else:
+                group.start_soon(one, pos, ref)
     return results
 
 
@@ -171,21 +285,3 @@ def all_or_raise(results: Sequence[bytes | LookalikeError]) -> list[bytes]:
         if isinstance(result, LookalikeError):
             raise result
     return [r for r in results if isinstance(r, bytes)]
-
-
-def body_docs(model: type[BaseModel], form: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """OpenAPI ``requestBody`` for a route that reads its body through :func:`read_model`:
-    the JSON model (its schema is added to the components by the app) and the form fields."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": form}},
-            },
-        }
-    }
-
-
-def binary(description: str) -> dict[str, Any]:
-    return {"type": "string", "format": "binary", "description": description}

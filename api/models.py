@@ -3,6 +3,9 @@
 An image travels one of three ways, and every image field accepts each: a URL
 (``*_url``, fetched by the guarded fetcher), base64 in JSON (``*image``, plain or a
 ``data:`` URL), or a file part of the same name in a multipart upload.
+
+Answers are validated from the engine's own objects (``from_attributes``): where a field
+is named differently there, its ``validation_alias`` says where it comes from.
 """
 
 from __future__ import annotations
@@ -11,8 +14,19 @@ import base64
 import binascii
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
 
+from ..errors import InputError, LookalikeError
 from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Confidence
 
 __all__ = [
@@ -31,9 +45,11 @@ __all__ = [
     "IngestResult",
     "MatchRequest",
     "MatchResponse",
+    "ReferenceHit",
     "SearchHit",
     "SearchRequest",
     "SearchResponse",
+    "WithUploads",
 ]
 
 _URL_SAFE = str.maketrans("-_", "+/")
@@ -68,6 +84,22 @@ ImageURL = Annotated[
     str, Field(min_length=1, max_length=4096, examples=["https://cdn.example.com/p/123.jpg"])
 ]
 Metadata = dict[str, Any]
+# A reference image's fields, and where they are on the engine's objects (``Hit``, ``Record``).
+_ID = AliasChoices("id", "external_id")
+HitId = Annotated[str, Field(validation_alias=_ID)]
+HitScore = Annotated[
+    float,
+    Field(
+        validation_alias=AliasChoices(AliasPath("score", "similarity"), "score"),
+        description="the same calibrated similarity as /image/match",
+    ),
+]
+HitMetadata = Annotated[
+    Metadata, Field(validation_alias=AliasChoices("metadata", AliasPath("record", "metadata")))
+]
+HitSource = Annotated[
+    str | None, Field(validation_alias=AliasChoices("source", AliasPath("record", "source")))
+]
 
 
 def _one_image(url: str | None, data: bytes | None, fields: str) -> str | bytes:
@@ -89,6 +121,14 @@ class ErrorBody(BaseModel):
     message: str
     errors: list[dict[str, Any]] | None = Field(default=None, description="per-field problems (422 only)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_error(cls, value: Any) -> Any:
+        # A LookalikeError validates as its own body (an item's error, an error response).
+        if isinstance(value, LookalikeError):
+            return {"code": value.code, "message": str(value)}
+        return value
+
 
 class MatchRequest(BaseModel):
     """Two images: is the target a copy of the source?"""
@@ -108,8 +148,8 @@ class MatchRequest(BaseModel):
 
     source_url: ImageURL | None = None
     target_url: ImageURL | None = None
-    source_image: ImageBytes | None = None
-    target_image: ImageBytes | None = None
+    source_image: ImageBytes | None = Field(default=None, description="the original (e.g. the catalog photo)")
+    target_image: ImageBytes | None = Field(default=None, description="the suspected copy")
 
     @model_validator(mode="after")
     def _check(self) -> MatchRequest:
@@ -159,7 +199,7 @@ class ImageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image_url: ImageURL | None = None
-    image: ImageBytes | None = None
+    image: ImageBytes | None = Field(default=None, description="the image itself")
 
     @model_validator(mode="after")
     def _check(self) -> ImageQuery:
@@ -182,11 +222,18 @@ class SearchRequest(ImageQuery):
     confirm: bool = Field(default=False, description="add the pairwise match decision to every result")
 
 
-class SearchHit(BaseModel):
-    id: str
-    score: float = Field(description="the same calibrated similarity as /image/match")
-    metadata: Metadata
-    source: str | None = None
+class ReferenceHit(BaseModel):
+    """A reference image an image was compared with; validates from an engine ``Hit``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: HitId
+    score: HitScore
+    metadata: HitMetadata
+    source: HitSource = None
+
+
+class SearchHit(ReferenceHit):
     match: bool | None = Field(default=None, description="with confirm only")
     confidence: Confidence | None = Field(default=None, description="with confirm only")
 
@@ -244,13 +291,16 @@ class GateRequest(ImageQuery):
 
 
 class GateMatch(BaseModel):
+    """A reference image the gate found, with the band it falls in; validates from an engine
+    ``GateMatch``."""
+
     model_config = ConfigDict(from_attributes=True)
 
-    id: str
-    score: float
+    id: HitId
+    score: HitScore
     decision: Literal["auto-block", "review"] = Field(description="the band this reference image falls in")
-    metadata: Metadata
-    source: str | None = None
+    metadata: HitMetadata
+    source: HitSource = None
 
 
 class GateResponse(BaseModel):
@@ -283,7 +333,31 @@ class GateResponse(BaseModel):
     processing_time_ms: int
 
 
+class WithUploads(BaseModel):
+    """A body whose parts name multipart file parts of their own (``upload``). The body
+    reader fills in every file part that is not a field, read under the size cap, or the
+    error reading it gave, so that a bad part fails only what names it."""
+
+    _uploads: dict[str, bytes | LookalikeError] | None = PrivateAttr(default=None)
+
+    def attach(self, uploads: dict[str, bytes | LookalikeError]) -> None:
+        self._uploads = uploads
+
+    def upload(self, name: str) -> bytes:
+        """The bytes of the file part ``name``; raises its error."""
+        if self._uploads is None:
+            raise InputError("upload names a multipart file part: send the batch as multipart/form-data")
+        part = self._uploads.get(name)
+        if part is None:
+            raise InputError(f"no file part named {name!r} in the upload")
+        if isinstance(part, LookalikeError):
+            raise part
+        return part
+
+
 class IngestItem(BaseModel):
+    """One reference image to add."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=512, examples=["sku-123"])
@@ -301,7 +375,7 @@ class IngestItem(BaseModel):
         return self
 
 
-class IngestRequest(BaseModel):
+class IngestRequest(WithUploads):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -320,14 +394,31 @@ class IngestRequest(BaseModel):
         },
     )
 
-    items: list[IngestItem] = Field(min_length=1)
+    items: list[IngestItem] = Field(
+        min_length=1,
+        description="the images to add; in a multipart upload, a JSON array in which an item names "
+        'its file part with "upload": "<part name>"',
+    )
 
 
 class IngestResult(BaseModel):
-    id: str
+    """One item's result."""
+
+    # Validates from the engine's IngestOutcome.
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(validation_alias=_ID)
     ok: bool
-    replaced: bool | None = Field(default=None, description="an image with this id was already there")
-    duplicate_of: str | None = Field(default=None, description="id of an image with the very same bytes")
+    replaced: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("replaced", AliasPath("result", "replaced")),
+        description="an image with this id was already there",
+    )
+    duplicate_of: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("duplicate_of", AliasPath("result", "duplicate_of")),
+        description="id of an image with the very same bytes",
+    )
     error: ErrorBody | None = None
 
 
@@ -354,6 +445,7 @@ class IngestResponse(BaseModel):
 
 class ImageRecord(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -366,10 +458,10 @@ class ImageRecord(BaseModel):
                     "metadata": {"brand": "acme"},
                 }
             ]
-        }
+        },
     )
 
-    id: str
+    id: str = Field(validation_alias=_ID)
     source: str | None
     sha256: str
     width: int
@@ -386,6 +478,8 @@ class DeleteResponse(BaseModel):
 
 
 class EmbedderModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     version: str
     dim: int
@@ -393,6 +487,7 @@ class EmbedderModel(BaseModel):
 
 class IndexStatsResponse(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -410,7 +505,7 @@ class IndexStatsResponse(BaseModel):
                     "updated_at": "2025-01-31T12:00:00Z",
                 }
             ]
-        }
+        },
     )
 
     images: int

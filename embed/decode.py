@@ -23,6 +23,7 @@ from ..errors import (
     TruncatedImageError,
     UnsupportedFormatError,
 )
+from .formats import IMAGE_SUFFIXES, SUPPORTED_FORMATS
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -40,8 +41,6 @@ DEFAULT_MAX_PIXELS = 40_000_000
 # Descriptors look at <= 320 px and hashes at 64 px: decoding a 40 MP photo at full size only
 # costs time, so large images are decoded at a reduced scale (JPEG draft) and thumbnailed.
 DEFAULT_MAX_SIDE = 1024
-SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
 _WHITE = (255, 255, 255)
 

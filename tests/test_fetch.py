@@ -48,7 +48,8 @@ class Origin:
 
     Paths: anything in ``files``; ``/redirect?to=URL``; ``/chain/N`` (N redirects, then an
     image); ``/huge`` (an endless JPEG-looking body); ``/declared-huge`` (announces 100 MB);
-    ``/slow`` (a byte every 100 ms); anything else 404.
+    ``/slow`` (a byte every 100 ms); ``/redirect-with-body`` (a 302 to ``/img.jpg`` with an
+    endless body); anything else 404.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -98,6 +99,12 @@ class Origin:
             h.wfile.write(body)
         elif path == "/redirect":
             self._redirect(h, urllib.parse.parse_qs(query)["to"][0])
+        elif path == "/redirect-with-body":
+            # A 302 whose body never ends: following it must not read that body.
+            h.send_response(302)
+            h.send_header("Location", "/img.jpg")
+            h.end_headers()
+            self._stream(h, path, [b"\0" * (64 * 1024)] * (64 * 16), 0.0)
         elif path.startswith("/chain/"):
             left = int(path.rsplit("/", 1)[1])
             self._redirect(h, f"/chain/{left - 1}" if left > 1 else "/img.jpg")
@@ -426,6 +433,15 @@ def test_redirects_are_followed_up_to_the_limit(origin: Origin) -> None:
     assert run_fetch(f"{origin.base}/chain/3", allow_private_networks=True) == origin.files["/img.jpg"][0]
     with pytest.raises(FetchError, match="more than 3 redirects"):
         run_fetch(f"{origin.base}/chain/4", allow_private_networks=True)
+
+
+def test_a_redirect_body_is_never_read(origin: Origin) -> None:
+    data = run_fetch(f"{origin.base}/redirect-with-body", allow_private_networks=True)
+    assert data == origin.files["/img.jpg"][0]
+    deadline = time.monotonic() + 5
+    while "/redirect-with-body" not in origin.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert origin.sent["/redirect-with-body"] < 16 * MB
 
 
 def test_a_body_over_the_limit_is_cut_off_early(origin: Origin) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from pydantic import TypeAdapter
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter
 
 from ...engine import IngestItem as EngineItem
-from ...errors import InputError, ItemNotFoundError, LookalikeError, RequestTooLargeError
+from ...engine import IngestOutcome
+from ...errors import ItemNotFoundError, LookalikeError, RequestTooLargeError
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
-from ..inputs import Form, binary, body_docs, fetch_all, read_form, validate
+from ..inputs import fetch_all, json_or_form
 from ..models import (
     DeleteResponse,
-    EmbedderModel,
     ErrorBody,
     ImageRecord,
     IndexStatsResponse,
@@ -27,41 +29,37 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/index", tags=["index"])
 
-_ITEMS = TypeAdapter(list[IngestItem])
 _NOT_FOUND: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "no image with this id"}
 }
 
 
-async def _read_batch(request: Request, service: Service) -> tuple[IngestRequest, Form | None]:
-    form = await read_form(request)
-    if form is None:
-        batch = await validate(service, IngestRequest.model_validate_json, await request.body())
-    else:
-        raw = form.fields.get("items")
-        data = {"items": await validate(service, _ITEMS.validate_json, raw)} if raw is not None else {}
-        batch = await validate(service, IngestRequest.model_validate, data)
-    if len(batch.items) > service.settings.max_batch_items:
-        raise RequestTooLargeError(
-            f"{len(batch.items)} items is over the {service.settings.max_batch_items}-item batch limit"
-        )
-    return batch, form
-
-
-async def _item_bytes(item: IngestItem, form: Form | None, service: Service) -> str | bytes | LookalikeError:
-    """What to fetch for one item; an upload is read here so a bad part fails only its item."""
-    if item.upload is None:
-        return item.image if item.image is not None else str(item.image_url)
-    if form is None:
-        return InputError("upload names a multipart file part: send the batch as multipart/form-data")
+def _source(item: IngestItem, batch: IngestRequest) -> str | bytes | LookalikeError:
+    """What to fetch for one item: a URL, the inline bytes, or its upload (or the error
+    reading that part gave, so a bad part fails only its item)."""
     try:
-        return await form.upload(item.upload, service.settings.max_image_bytes)
+        if item.upload is not None:
+            return batch.upload(item.upload)
     except LookalikeError as exc:
         return exc
+    return item.image if item.image is not None else str(item.image_url)
 
 
-def _failed(item_id: str, exc: LookalikeError) -> IngestResult:
-    return IngestResult(id=item_id, ok=False, error=ErrorBody(code=exc.code, message=str(exc)))
+async def _ingest(
+    service: Service, items: Sequence[IngestItem], images: Sequence[bytes | LookalikeError]
+) -> list[IngestOutcome]:
+    """Every item's outcome, in order: the engine's for the items whose bytes are here (one
+    atomic batch), the failure so far for the others."""
+    ready = [
+        EngineItem(item.id, data, item.metadata, origin=item.image_url)
+        for item, data in zip(items, images, strict=True)
+        if isinstance(data, bytes)
+    ]
+    outcomes = iter(await service.run(service.engine.ingest, ready))
+    return [
+        next(outcomes) if isinstance(data, bytes) else IngestOutcome(item.id, ok=False, error=data)
+        for item, data in zip(items, images, strict=True)
+    ]
 
 
 @router.post(
@@ -70,51 +68,21 @@ def _failed(item_id: str, exc: LookalikeError) -> IngestResult:
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
     summary="Add a batch of reference images",
-    openapi_extra=body_docs(
-        IngestRequest,
-        {
-            "items": {
-                "type": "string",
-                "description": 'JSON array of items; an uploaded image is named by "upload": "<part name>"',
-                "example": '[{"id": "sku-123", "upload": "f1", "metadata": {"brand": "acme"}}]',
-            },
-            "f1": binary("a file part named by an item's upload field"),
-        },
-    ),
 )
-async def ingest_images(request: Request, service: ServiceDep) -> IngestResponse:
+async def ingest_images(
+    batch: Annotated[IngestRequest, json_or_form(IngestRequest)], service: ServiceDep
+) -> IngestResponse:
     """Each item is an id, an image (URL, base64 or multipart part) and JSON metadata. The
     batch is committed atomically (searches see all of it or none); an item that cannot be
     fetched or decoded is reported in its result and does not fail the others. An existing
     id is replaced."""
-    batch, form = await _read_batch(request, service)
-    refs = [await _item_bytes(item, form, service) for item in batch.items]
-    fetched = iter(await fetch_all(service, [r for r in refs if not isinstance(r, LookalikeError)]))
-    images = [r if isinstance(r, LookalikeError) else next(fetched) for r in refs]
-    ready = [
-        EngineItem(item.id, data, item.metadata, origin=item.image_url)
-        for item, data in zip(batch.items, images, strict=True)
-        if isinstance(data, bytes)
-    ]
-    outcomes = iter(await service.run(service.engine.ingest, ready))
-    results = []
-    for item, data in zip(batch.items, images, strict=True):
-        if isinstance(data, LookalikeError):
-            results.append(_failed(item.id, data))
-            continue
-        outcome = next(outcomes)
-        if outcome.result is None:
-            assert outcome.error is not None  # Engine.ingest sets one or the other
-            results.append(_failed(item.id, outcome.error))
-        else:
-            results.append(
-                IngestResult(
-                    id=item.id,
-                    ok=True,
-                    replaced=outcome.result.replaced,
-                    duplicate_of=outcome.result.duplicate_of,
-                )
-            )
+    if len(batch.items) > service.settings.max_batch_items:
+        raise RequestTooLargeError(
+            f"{len(batch.items)} items is over the {service.settings.max_batch_items}-item batch limit"
+        )
+    images = await fetch_all(service, [_source(item, batch) for item in batch.items])
+    outcomes = await _ingest(service, batch.items, images)
+    results = [IngestResult.model_validate(outcome, from_attributes=True) for outcome in outcomes]
     ingested = sum(r.ok for r in results)
     return IngestResponse(results=results, ingested=ingested, failed=len(results) - ingested)
 
@@ -124,15 +92,7 @@ async def ingest_images(request: Request, service: ServiceDep) -> IngestResponse
 )
 async def get_image(image_id: str, service: ServiceDep) -> ImageRecord:
     record = await service.run(service.index.get, image_id)
-    return ImageRecord(
-        id=record.external_id,
-        source=record.source,
-        sha256=record.sha256,
-        width=record.width,
-        height=record.height,
-        added_at=record.added_at,
-        metadata=record.metadata,
-    )
+    return ImageRecord.model_validate(record, from_attributes=True)
 
 
 @router.delete(
@@ -147,15 +107,4 @@ async def delete_image(image_id: str, service: ServiceDep) -> DeleteResponse:
 @router.get("/stats", response_model=IndexStatsResponse, summary="What the index holds")
 async def index_stats(service: ServiceDep) -> IndexStatsResponse:
     stats = await service.run(service.index.stats)
-    return IndexStatsResponse(
-        images=stats.images,
-        embedder=EmbedderModel(
-            name=stats.embedder.name, version=stats.embedder.version, dim=stats.embedder.dim
-        ),
-        index_factory=stats.index_factory,
-        checkpoint_seq=stats.checkpoint_seq,
-        pending_changes=stats.pending_changes,
-        bytes_on_disk=stats.bytes_on_disk,
-        created_at=stats.created_at,
-        updated_at=stats.updated_at,
-    )
+    return IndexStatsResponse.model_validate(stats, from_attributes=True)

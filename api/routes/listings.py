@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter
 
 from ...score.gate import GateRule
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
-from ..inputs import binary, body_docs, read_model
+from ..inputs import json_or_form
 from ..models import GateRequest, GateResponse
 
 __all__ = ["router"]
@@ -21,22 +23,14 @@ router = APIRouter(tags=["listings"])
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
     summary="Decide on a listing image",
-    openapi_extra=body_docs(
-        GateRequest,
-        {
-            "image": binary("the listing image"),
-            "block_threshold": {"type": "number", "default": 0.97, "minimum": 0.5, "maximum": 1.0},
-            "review_threshold": {"type": "number", "default": 0.85, "minimum": 0.5, "maximum": 1.0},
-            "k": {"type": "integer", "default": 10, "minimum": 1, "maximum": 100},
-        },
-    ),
 )
-async def gate_listing(request: Request, service: ServiceDep) -> GateResponse:
+async def gate_listing(
+    query: Annotated[GateRequest, json_or_form(GateRequest)], service: ServiceDep
+) -> GateResponse:
     """``auto-block`` when the best reference image scores at least ``block_threshold``,
     ``review`` when it scores at least ``review_threshold``, else ``pass``. The matches
     above ``review_threshold`` come back as evidence, with their metadata (a ``banned``
     tag, a rights holder...)."""
-    query = await read_model(request, service, GateRequest)
     data = await service.image(query.source)
     rule = GateRule(query.block_threshold, query.review_threshold)
     verdict = await service.run(service.engine.gate, data, rule, query.k)

@@ -6,11 +6,13 @@ published snippets work by changing only the host and the key header.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter
 
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
-from ..inputs import all_or_raise, binary, body_docs, fetch_all, read_model
+from ..inputs import all_or_raise, fetch_all, json_or_form
 from ..models import MatchRequest, MatchResponse
 
 __all__ = ["router"]
@@ -19,23 +21,14 @@ router = APIRouter(tags=["match"])
 
 
 @router.post(
-    "/image/match",
-    response_model=MatchResponse,
-    responses=ERROR_RESPONSES,
-    summary="Compare two images",
-    openapi_extra=body_docs(
-        MatchRequest,
-        {
-            "source_image": binary("the original (e.g. the catalog photo)"),
-            "target_image": binary("the suspected copy"),
-        },
-    ),
+    "/image/match", response_model=MatchResponse, responses=ERROR_RESPONSES, summary="Compare two images"
 )
-async def match_images(request: Request, service: ServiceDep) -> MatchResponse:
+async def match_images(
+    body: Annotated[MatchRequest, json_or_form(MatchRequest)], service: ServiceDep
+) -> MatchResponse:
     """Decide whether ``target`` is a copy of ``source`` (mirror, crop, recompress, watermark,
     template paste, background swap). Send two URLs, two base64 images, or a multipart upload
     with the file parts ``source_image`` and ``target_image``."""
-    body = await read_model(request, service, MatchRequest)
     source, target = all_or_raise(await fetch_all(service, [body.source, body.target]))
     result = await service.run(service.engine.match, source, target)
     return MatchResponse.model_validate(result, from_attributes=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
-from ..inputs import binary, body_docs, read_model
+from ..inputs import json_or_form
 from ..models import SearchHit, SearchRequest, SearchResponse
 
 __all__ = ["router"]
@@ -22,32 +23,20 @@ router = APIRouter(tags=["search"])
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
     summary="Top-K reference images for one image",
-    openapi_extra=body_docs(
-        SearchRequest,
-        {
-            "image": binary("the query image"),
-            "k": {"type": "integer", "default": 10, "minimum": 1, "maximum": 1000},
-            "confirm": {"type": "boolean", "default": False},
-        },
-    ),
 )
-async def search_images(request: Request, service: ServiceDep) -> SearchResponse:
+async def search_images(
+    query: Annotated[SearchRequest, json_or_form(SearchRequest)], service: ServiceDep
+) -> SearchResponse:
     """Every result is scored by the pairwise scorer of ``/image/match``, so scores mean the
     same on both routes; with ``confirm`` each result also carries that route's decision
     (``match``, ``confidence``)."""
-    query = await read_model(request, service, SearchRequest)
     data = await service.image(query.source)
     start = time.perf_counter()
     hits = await service.run(service.engine.search, data, query.k)
     elapsed_ms = (time.perf_counter() - start) * 1000
     results = []
     for hit in hits:
-        result = SearchHit(
-            id=hit.external_id,
-            score=hit.score.similarity,
-            metadata=hit.record.metadata,
-            source=hit.record.source,
-        )
+        result = SearchHit.model_validate(hit, from_attributes=True)
         if query.confirm:
             decision = service.engine.scorer.decide(hit.score, elapsed_ms)
             result.match, result.confidence = decision.match, decision.confidence
