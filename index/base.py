@@ -75,7 +75,8 @@ class VectorStore(ABC):
 
     @abstractmethod
     def remove(self, ids: np.ndarray) -> int:
-        """Remove ``ids`` (those absent are ignored); how many were removed."""
+        """Remove ``ids`` (those absent are ignored); how many were removed (Milvus, which
+        does not tell, answers how many it was asked to remove)."""
 
     @abstractmethod
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
