@@ -16,7 +16,8 @@ figures are measured at the Index level, with no HTTP in between. The catalog ho
 512-d unit vectors drawn from the scale benchmark's nested clusters (real-looking
 neighbourhoods), random 64-bit hashes and no keypoints, so that building it needs no pixels;
 at 100k vectors the automatic index is HNSW32, as it would be in production. Queries are
-held-out points of the same clusters.
+held-out points of the same clusters. ``--store milvus:///tmp/conc.db`` measures the Milvus
+(Lite) store instead, whose searches are round trips to a server process.
 """
 
 from __future__ import annotations
@@ -116,10 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="per client count")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--label", default="", help="a name for this run in the JSON output")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="search another vector store (e.g. milvus:///tmp/conc.db): the index is opened writable "
+        "with it, which fills the store from the catalog in this process, and then searched",
+    )
     args = parser.parse_args(argv)
     if not (args.index / "manifest.json").exists():
         build(args.index, args.n)
-    with Index.open(args.index) as index:
+    opened = Index.open(args.index, writable=True, store=args.store) if args.store else Index.open(args.index)
+    with opened as index:
         stats = index.stats()
         rows = Mixture(stats.images, SEED).rows(args.queries, 10**9)  # held out: not in the index
         hashes = np.random.default_rng(SEED + 1).integers(0, 256, (len(rows), 2, 8), dtype=np.uint8)
