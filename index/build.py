@@ -10,31 +10,17 @@ Memory stays at one batch plus the samples, whatever the catalog size.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
+from .base import Batches, BuildReport
 from .choose import index_kind
-from .tune import Tuning, tune
-from .vectors import FaissVectorStore
+from .faiss_store import FaissVectorStore
+from .tune import tune
 
-__all__ = ["Batches", "BuildReport", "build_store", "sample_rows"]
-
-#: A fresh iterator over every (ids, vectors) batch, each time it is called.
-Batches = Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
+__all__ = ["TUNING_QUERIES", "Batches", "BuildReport", "build_store", "sample_rows"]
 
 TUNING_QUERIES = 500
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    factory: str
-    vectors: int
-    train_size: int
-    search_params: str
-    tuning: Tuning | None
-    seconds: float
 
 
 def sample_rows(batches: Batches, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -5,12 +5,18 @@ metadata and the descriptor itself; every insert or delete also appends to ``cha
 in the same transaction. The vector and hash indexes are checkpoints of this table and
 are brought up to date on open by replaying ``changes`` after their checkpoint, so a
 crash at any moment loses nothing that was committed.
+
+One connection writes (the index's single writer, in its transactions); every other thread
+reads through a connection of its own, so that searches read in parallel with each other and
+with a write in progress (WAL: they see the last committed state). The writer's own thread
+reads through the write connection while it holds a transaction, and so sees its batch.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +28,7 @@ import numpy as np
 from ..embed.descriptor import Descriptor, LocalFeatures
 from ..errors import IndexCorruptError, ItemNotFoundError
 
-__all__ = ["CATALOG_NAME", "Catalog", "NewItem", "Record"]
+__all__ = ["CATALOG_NAME", "Catalog", "NewItem", "Record", "VectorBatch"]
 
 CATALOG_NAME = "catalog.sqlite"
 
@@ -63,6 +69,16 @@ class NewItem:
 
 
 @dataclass(frozen=True)
+class VectorBatch:
+    """What rebuilding an index needs of a run of catalog rows: ids, vectors, hashes."""
+
+    ids: np.ndarray  # [n] int64
+    vectors: np.ndarray  # [n, dim] float32
+    #: [n, 8] uint8 pHashes, when asked for.
+    phashes: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Record:
     """One stored reference image."""
 
@@ -96,31 +112,74 @@ def _record(row: sqlite3.Row) -> Record:
     )
 
 
+def _vector_batch(rows: list[sqlite3.Row], phashes: bool) -> VectorBatch:
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    hashes = (
+        np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(len(rows), -1)
+        if phashes
+        else None
+    )
+    return VectorBatch(ids, vectors, hashes)
+
+
 class Catalog:
     def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db = self._connect()
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a batch that ingest reported as committed survives power loss too.
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"{path}: cannot open catalog: {exc}") from exc
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        #: The thread inside :meth:`transaction`, which reads through the write connection.
+        self._owner: int | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{self._path}: cannot open catalog: {exc}") from exc
+        return db
+
+    @property
+    def _read(self) -> sqlite3.Connection:
+        """The connection this thread reads through."""
+        if self._owner == threading.get_ident():
+            return self._db
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
 
     def close(self) -> None:
+        with self._readers_lock:
+            for db in self._readers:
+                db.close()
+            self._readers.clear()
         self._db.close()
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[None]:
         """One atomic unit (a snapshot when reading)."""
         self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        self._owner = threading.get_ident()
         try:
             yield
         except BaseException:
+            self._owner = None
             self._db.execute("ROLLBACK")
             raise
+        self._owner = None
         self._db.execute("COMMIT")
 
     def insert(self, item: NewItem) -> int:
@@ -155,7 +214,7 @@ class Catalog:
         return int(row["iid"])
 
     def get(self, external_id: str) -> Record:
-        row = self._db.execute(
+        row = self._read.execute(
             f"SELECT {_COLUMNS} FROM images WHERE external_id = ?", (external_id,)
         ).fetchone()
         if row is None:
@@ -163,7 +222,7 @@ class Catalog:
         return _record(row)
 
     def find_sha256(self, sha256: str) -> Record | None:
-        row = self._db.execute(
+        row = self._read.execute(
             f"SELECT {_COLUMNS} FROM images WHERE sha256 = ? ORDER BY iid LIMIT 1", (sha256,)
         ).fetchone()
         return None if row is None else _record(row)
@@ -173,14 +232,14 @@ class Catalog:
         for start in range(0, len(iids), 500):
             chunk = [int(i) for i in iids[start : start + 500]]
             marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE iid IN ({marks})", chunk):
+            for row in self._read.execute(f"SELECT {_COLUMNS} FROM images WHERE iid IN ({marks})", chunk):
                 out[row["iid"]] = _record(row)
         return out
 
     def iter_records(self, after_iid: int = 0, batch: int = 1000) -> Iterator[list[Record]]:
         """All records in id order, a batch at a time."""
         while True:
-            rows = self._db.execute(
+            rows = self._read.execute(
                 f"SELECT {_COLUMNS} FROM images WHERE iid > ? ORDER BY iid LIMIT ?", (after_iid, batch)
             ).fetchall()
             if not rows:
@@ -188,16 +247,43 @@ class Catalog:
             yield [_record(r) for r in rows]
             after_iid = rows[-1]["iid"]
 
+    def iter_vectors(
+        self, iids: Sequence[int] | None = None, batch: int = 10_000, phashes: bool = False
+    ) -> Iterator[VectorBatch]:
+        """The vectors (and pHashes, when asked) of every image, or of those of ``iids`` that
+        exist, in id order, a batch at a time: only those columns are read and decoded."""
+        columns = "iid, vector, phash" if phashes else "iid, vector"
+        if iids is not None:
+            wanted = sorted(int(i) for i in iids)
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._read.execute(
+                    f"SELECT {columns} FROM images WHERE iid IN ({marks}) ORDER BY iid", chunk
+                ).fetchall()
+                if rows:
+                    yield _vector_batch(rows, phashes)
+            return
+        after = 0
+        while True:
+            rows = self._read.execute(
+                f"SELECT {columns} FROM images WHERE iid > ? ORDER BY iid LIMIT ?", (after, batch)
+            ).fetchall()
+            if not rows:
+                return
+            yield _vector_batch(rows, phashes)
+            after = rows[-1][0]
+
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+        return int(self._read.execute("SELECT COUNT(*) FROM images").fetchone()[0])
 
     def last_seq(self) -> int:
         """Number of the last change ever made (pruning old changes does not lower it)."""
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        row = self._read.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
         return int(row[0]) if row else 0
 
     def changed_since(self, seq: int) -> list[int]:
-        rows = self._db.execute("SELECT DISTINCT iid FROM changes WHERE seq > ?", (seq,)).fetchall()
+        rows = self._read.execute("SELECT DISTINCT iid FROM changes WHERE seq > ?", (seq,)).fetchall()
         return [int(r[0]) for r in rows]
 
     def prune_changes(self, upto_seq: int) -> None:

@@ -12,10 +12,14 @@ Storage and file format are :class:`HashIndex`'s (FAISS binary flat with ids); t
 are derived from the stored codes, rebuilt after removals or when hashes added since the
 last build (scanned linearly meanwhile) outgrow an eighth of the catalog. Below
 :data:`EXACT_BELOW` hashes the flat scan is as fast and exact, so it answers.
+
+Searches may run in parallel (the index excludes them only from writes): the first search
+after a write rebuilds the derived tables under a lock, the others wait for it.
 """
 
 from __future__ import annotations
 
+import threading
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -47,12 +51,14 @@ _MASKS = [_flip_masks(r) for r in range(_MAX_RADIUS + 1)]
 class MultiIndexHashIndex(HashIndex):
     def __init__(self, bits: int = 64) -> None:
         super().__init__(bits)
+        self._sync_lock = threading.Lock()
         self._forget_tables()
 
     @classmethod
     def read(cls, path: Path) -> MultiIndexHashIndex:
         out = super().read(path)
         assert isinstance(out, MultiIndexHashIndex)
+        out._sync_lock = threading.Lock()
         out._forget_tables()
         return out
 
@@ -70,6 +76,10 @@ class MultiIndexHashIndex(HashIndex):
         return removed
 
     def _sync(self) -> None:
+        with self._sync_lock:
+            self._sync_locked()
+
+    def _sync_locked(self) -> None:
         """Mirror the stored codes; rebuild the tables when the tail has grown too long."""
         n = len(self)
         if len(self._codes) != n:

@@ -7,7 +7,9 @@ stays the source of truth: on open, the index replays into Milvus only the chang
 ``lookalike.seq`` (writes are upserts and deletes by id, so replaying twice is harmless).
 
 Milvus Lite (a local file) and a server or cluster are the same code; only the address
-differs (see :mod:`lookalike.index.uri`).
+differs (see :mod:`lookalike.index.uri`). Milvus searches only a loaded collection, and a
+collection is released when the process that loaded it ends (Milvus Lite) or by an operator:
+the store loads it whenever it opens it, so that every process can search.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..errors import EmbedderMismatchError, IndexStoreError
+from .base import VectorStore
+from .manifest import Manifest
 from .uri import StoreAddress
-from .vectors import VectorStore
 
 __all__ = ["TOKEN_ENV", "MilvusVectorStore"]
 
@@ -55,6 +58,30 @@ class MilvusVectorStore(VectorStore):
                 )
             self._create()
         self._check_owner()
+        self._load()
+
+    @classmethod
+    def open(
+        cls, address: StoreAddress, manifest: Manifest, last_seq: int, writable: bool
+    ) -> tuple[MilvusVectorStore, int | None]:
+        """The index's collection and the catalog change it holds: None when it must be
+        refilled, -1 for a reader (readers never write to a shared store; the writer keeps it
+        in sync)."""
+        store = cls(address, manifest.dim, manifest.uid, create=writable)
+        seq = store.synced_seq
+        if not writable:
+            return store, -1
+        # Changes up to the folder's checkpoint may be pruned: a collection behind it (or
+        # ahead of the catalog, from another life) is refilled.
+        ckpt = manifest.checkpoint
+        if seq is None or seq > last_seq or (ckpt is not None and seq < ckpt.seq):
+            store.reset()
+            return store, None
+        return store, seq
+
+    def _load(self) -> None:
+        """Load the collection for search (a no-op when it is loaded already)."""
+        self._call("load_collection", lambda: self._client.load_collection(self.collection))
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one client call, translating Milvus errors at this boundary."""
@@ -127,6 +154,7 @@ class MilvusVectorStore(VectorStore):
         """Empty the collection (before refilling it from the catalog)."""
         self._call("drop_collection", lambda: self._client.drop_collection(self.collection))
         self._create()
+        self._load()
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         rows = np.ascontiguousarray(vectors, dtype=np.float32)

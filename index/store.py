@@ -1,39 +1,28 @@
-"""The index folder: manifest + SQLite catalog + vector and hash checkpoints, kept consistent.
+"""The index: a reference catalog on disk, searched by vector and by hash, kept consistent.
 
-Layout of an index folder::
-
-    manifest.json          embedder identity, factory string, store, checkpoint pointer
-    catalog.sqlite         every image and its descriptor (source of truth, WAL, fsync'd)
-    vectors-<seq>.faiss    vector index as of catalog change <seq> (FAISS store only)
-    hashes-<seq>.faissb    hash index as of the same change
-    .lock                  held by the one process allowed to write
+:class:`Index` is the facade over the pieces: the folder (:mod:`~lookalike.index.folder`:
+layout, writer's lock, checkpoint files), the SQLite catalog (the source of truth), the hash
+index, and a vector store (:mod:`~lookalike.index.vectors`: FAISS files or a Milvus
+collection, peers behind one interface that also owns the store's lifecycle: growth,
+training, compaction, tuning). Opening replays catalog changes newer than the checkpoints
+(:mod:`~lookalike.index.replay`).
 
 Writes commit to the catalog first (one SQLite transaction per batch), then update the
-in-memory indexes; ``save`` writes new checkpoint files and then switches the manifest to
-them with one atomic rename. Opening replays catalog changes newer than the checkpoint, so
-a SIGKILL at any point leaves the index as it was before or after a committed batch.
+in-memory indexes; ``save`` lets the store maintain itself, writes new checkpoint files and
+switches the manifest to them with one atomic rename. A SIGKILL at any point leaves the index
+as it was before or after a committed batch.
 
-The vectors live in FAISS files (``store="faiss"``) or in a Milvus collection
-(``store="milvus://..."``), which persists itself: its checkpoint is the change number
-recorded on the collection, and opening replays only the catalog changes after it.
-
-The FAISS index grows with the catalog: created with ``index_factory="auto"`` it starts flat
-and, at a save that finds the catalog past a size threshold, is rebuilt into the kind
-:func:`~lookalike.index.choose.choose_index` picks (HNSW, then OPQ/IVF/PQ), trained once on a
-catalog sample and tuned to the recall target; later adds go into it incrementally. A
-factory that must be trained waits, served by an exact index, until the catalog holds
-enough vectors to train it. Deletes remove in place, or leave tombstones (HNSW) that a save
-compacts once they pass :data:`COMPACT_AT`. :meth:`Index.rebuild` retrains on request.
+Concurrency: one writer at a time (a process-wide file lock, and a mutex inside the process);
+searches run in parallel with each other, each on its own SQLite connection. A readers-writer
+lock makes a batch's commit and its in-memory update one step to searches, which therefore
+see whole batches or none.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
@@ -41,53 +30,19 @@ import numpy as np
 
 from ..embed.base import EmbedderInfo
 from ..embed.descriptor import Descriptor
-from ..errors import EmbedderMismatchError, IndexLockedError, IndexStoreError
-from .atomic import atomic_write, fsync_dir
-from .build import TUNING_QUERIES, BuildReport, build_store, sample_rows
+from ..errors import EmbedderMismatchError, IndexStoreError
+from .base import BuildReport, Tuning
 from .catalog import CATALOG_NAME, Catalog, NewItem, Record
-from .choose import choose_index, is_upgrade, min_training_size
-from .hashindex import HashIndex
-from .manifest import DEFAULT_MEMORY_BUDGET, MANIFEST_NAME, Checkpoint, Manifest
-from .mih import MultiIndexHashIndex
-from .tune import Tuning, tune
+from .faiss_lifecycle import COMPACT_AT, initial_factory
+from .folder import acquire_lock, bytes_on_disk, load_hashes, remove_stale_files, write_checkpoint
+from .manifest import DEFAULT_MEMORY_BUDGET, MANIFEST_NAME, Manifest
+from .replay import catalog_batches, open_vectors, replay
+from .results import AddResult, IndexStats
+from .rwlock import ReadWriteLock
 from .uri import parse_store
-from .vectors import FaissVectorStore, VectorStore
+from .vectors import VectorStore
 
 __all__ = ["COMPACT_AT", "AddResult", "Index", "IndexStats"]
-
-#: Share of tombstoned vectors at which a save rebuilds the vector index without them.
-COMPACT_AT = 0.2
-_EXACT = "IDMap2,Flat"
-
-
-@dataclass(frozen=True)
-class AddResult:
-    external_id: str
-    iid: int
-    replaced: bool
-    duplicate_of: str | None = None
-
-
-@dataclass(frozen=True)
-class IndexStats:
-    path: str
-    images: int
-    vectors: int
-    hashes: int
-    embedder: EmbedderInfo
-    index_factory: str
-    search_params: str
-    checkpoint_seq: int
-    pending_changes: int
-    bytes_on_disk: int
-    created_at: str
-    updated_at: str
-    store: str = "faiss"
-    auto_factory: bool = False
-    target_factory: str | None = None
-    train_size: int = 0
-    tuned_recall: float | None = None
-    memory_mapped: bool = False
 
 
 class Index:
@@ -106,14 +61,20 @@ class Index:
         self.manifest = manifest
         self.writable = writable
         self._lock_file = lock_file
-        self._mutex = threading.RLock()
+        #: Held by the one thread writing (add, delete, save, rebuild, tune, close).
+        self._writer = threading.RLock()
+        #: Shared by searches, exclusive while the in-memory indexes change.
+        self._rw = ReadWriteLock()
         #: The manifest differs from the one on disk in more than the checkpoint (a new store).
         self._unsaved = False
         self.catalog = Catalog(path / CATALOG_NAME)
         with self.catalog.transaction(write=False):
-            self._hashes, hash_seq = self._load_hashes()
-            self._vectors, vector_seq = self._open_vectors(vectors, mmap)
-            self._seq = self._replay(hash_seq, vector_seq)
+            self._hashes, hash_seq = load_hashes(path, manifest)
+            if vectors is not None:
+                self._vectors, vector_seq = vectors, None
+            else:
+                self._vectors, vector_seq = open_vectors(path, manifest, self.catalog, writable, mmap)
+            self._seq = replay(self.catalog, self._hashes, self._vectors, hash_seq, vector_seq)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -133,21 +94,10 @@ class Index:
         if (folder / MANIFEST_NAME).exists():
             raise IndexStoreError(f"{folder}: an index already exists here")
         parse_store(store)
-        auto = index_factory == "auto"
-        factory, target = (_EXACT if auto else index_factory), None
-        if not FaissVectorStore(embedder.dim, factory, search_params).is_trained:
-            factory, target = _EXACT, index_factory  # served exactly until it can be trained
+        factory = initial_factory(embedder.dim, index_factory, search_params)
         folder.mkdir(parents=True, exist_ok=True)
-        lock = _acquire_lock(folder)
-        manifest = Manifest(
-            embedder=embedder,
-            index_factory=factory,
-            search_params="" if target else search_params,
-            store=store,
-            auto_factory=auto,
-            target_factory=target,
-            memory_budget=memory_budget,
-        )
+        lock = acquire_lock(folder)
+        manifest = Manifest(embedder=embedder, store=store, memory_budget=memory_budget, **factory)
         manifest.save(folder)
         return cls(folder, manifest, writable=True, lock_file=lock)
 
@@ -184,7 +134,7 @@ class Index:
         if store is not None and store != manifest.store:
             parse_store(store)
             manifest = manifest.with_changes(store=store)
-        lock = _acquire_lock(folder) if writable else None
+        lock = acquire_lock(folder) if writable else None
         try:
             index = cls(folder, manifest, writable=writable, lock_file=lock, mmap=mmap)
         except BaseException:
@@ -202,82 +152,6 @@ class Index:
             return cls.open(path, embedder, writable=True, store=store)
         return cls.create(path, embedder, index_factory, store=store or "faiss")
 
-    def _load_hashes(self) -> tuple[HashIndex, int | None]:
-        ckpt = self.manifest.checkpoint
-        if ckpt is None:
-            return MultiIndexHashIndex(), None
-        return MultiIndexHashIndex.read(self.path / ckpt.hashes), ckpt.seq
-
-    def _open_vectors(self, given: VectorStore | None, mmap: bool) -> tuple[VectorStore, int | None]:
-        """The vector store and the change number it already holds (None: fill it from the
-        catalog)."""
-        if given is not None:
-            return given, None
-        address = parse_store(self.manifest.store)
-        ckpt = self.manifest.checkpoint
-        if address.kind == "milvus":
-            from .milvus import MilvusVectorStore
-
-            milvus = MilvusVectorStore(address, self.manifest.dim, self.manifest.uid, create=self.writable)
-            seq = milvus.synced_seq
-            if not self.writable:
-                return milvus, -1  # readers never write to a shared store; the writer keeps it in sync
-            # Changes up to the folder's checkpoint may be pruned: a collection behind it (or
-            # ahead of the catalog, from another life) is refilled.
-            if seq is None or seq > self.catalog.last_seq() or (ckpt is not None and seq < ckpt.seq):
-                milvus.reset()
-                return milvus, None
-            return milvus, seq
-        if ckpt is None or ckpt.vectors is None:
-            m = self.manifest
-            store = FaissVectorStore(m.dim, m.index_factory, m.search_params)
-            if store.is_trained:
-                return store, None
-            # No checkpoint of a trained index (it lived in another store): retrain from the catalog.
-            store, _ = build_store(
-                self.manifest.index_factory,
-                self.manifest.dim,
-                self._catalog_batches,
-                self.manifest.train_size or min_training_size(self.manifest.index_factory),
-                search_params=self.manifest.search_params,
-            )
-            return store, self.catalog.last_seq()
-        pending = self.catalog.last_seq() > ckpt.seq
-        store = FaissVectorStore.read(
-            self.path / ckpt.vectors,
-            self.manifest.index_factory,
-            self.manifest.search_params,
-            mmap=mmap and not self.writable and not pending,
-        )
-        return store, ckpt.seq
-
-    def _replay(self, hash_seq: int | None, vector_seq: int | None) -> int:
-        """Bring the indexes from their checkpoints up to the catalog; the catalog's last
-        change number. A seq of -1 means the store is not ours to update."""
-        last = self.catalog.last_seq()
-        if hash_seq is None or vector_seq is None:
-            for batch in self.catalog.iter_records():
-                ids = np.array([r.iid for r in batch], dtype=np.int64)
-                if hash_seq is None:
-                    self._hashes.add(ids, np.stack([r.descriptor.phash for r in batch]))
-                if vector_seq is None:
-                    self._vectors.add(ids, np.stack([r.descriptor.vector for r in batch]))
-        for seq, is_hash in ((hash_seq, True), (vector_seq, False)):
-            if seq is None or seq < 0 or seq >= last:
-                continue
-            changed = self.catalog.changed_since(seq)
-            records = list(self.catalog.by_iids(changed).values())
-            ids = np.array([r.iid for r in records], dtype=np.int64)
-            if is_hash:
-                self._hashes.remove(np.asarray(changed, dtype=np.int64))
-                if records:
-                    self._hashes.add(ids, np.stack([r.descriptor.phash for r in records]))
-            else:
-                self._vectors.remove(np.asarray(changed, dtype=np.int64))
-                if records:
-                    self._vectors.add(ids, np.stack([r.descriptor.vector for r in records]))
-        return last
-
     # -- writing -----------------------------------------------------------------------
 
     def _check_writable(self) -> None:
@@ -293,7 +167,7 @@ class Index:
                     f"{item.external_id}: vector of shape {item.descriptor.vector.shape}, "
                     f"index dim {self.manifest.dim}"
                 )
-        with self._mutex:
+        with self._writer, ExitStack() as searches_wait:
             results, removed = [], []
             with self.catalog.transaction():
                 for item in items:
@@ -311,6 +185,8 @@ class Index:
                         )
                     )
                 seq = self.catalog.last_seq()
+                # Searches wait from the commit to the end of the in-memory update.
+                searches_wait.enter_context(self._rw.exclusive())
             gone = np.asarray(removed, dtype=np.int64)
             self._vectors.remove(gone)
             self._hashes.remove(gone)
@@ -324,7 +200,7 @@ class Index:
     def delete(self, external_ids: Sequence[str]) -> list[str]:
         """Delete images by external id; the ids that existed."""
         self._check_writable()
-        with self._mutex:
+        with self._writer, ExitStack() as searches_wait:
             deleted, iids = [], []
             with self.catalog.transaction():
                 for ext in external_ids:
@@ -333,6 +209,7 @@ class Index:
                         deleted.append(ext)
                         iids.append(iid)
                 seq = self.catalog.last_seq()
+                searches_wait.enter_context(self._rw.exclusive())
             ids = np.asarray(iids, dtype=np.int64)
             self._vectors.remove(ids)
             self._hashes.remove(ids)
@@ -340,60 +217,30 @@ class Index:
         return deleted
 
     def save(self) -> None:
-        """Checkpoint the vector and hash indexes so the next open need not replay. First grow
-        an automatic index into a bigger kind, train a waiting factory, or compact tombstones,
-        when the catalog calls for it."""
+        """Checkpoint the vector and hash indexes so the next open need not replay. First let
+        the vector store maintain itself (grow an automatic FAISS index into a bigger kind,
+        train a waiting factory, compact tombstones) when the catalog calls for it."""
         self._check_writable()
-        with self._mutex:
-            rebuilt = self._grow_or_compact()
+        with self._writer:
+            with self._rw.exclusive(), self.catalog.transaction(write=False):
+                changes = self._vectors.maintain(
+                    catalog_batches(self.catalog), self.catalog.count(), self.manifest
+                )
+                if changes is not None:
+                    self.manifest = self.manifest.with_changes(**changes)
             old = self.manifest.checkpoint
-            if old is not None and old.seq == self._seq and not rebuilt and not self._unsaved:
-                self._remove_stale_files(old)  # a writer killed mid-save may have left some
+            if old is not None and old.seq == self._seq and changes is None and not self._unsaved:
+                remove_stale_files(self.path, old)  # a writer killed mid-save may have left some
                 return
             self._write_checkpoint()
 
     def _write_checkpoint(self) -> None:
-        seq = self._seq
-        vectors = self._vectors.checkpoint(self.path, seq)
-        ckpt = Checkpoint(seq=seq, vectors=vectors, hashes=f"hashes-{seq}.faissb")
-        atomic_write(self.path / ckpt.hashes, self._hashes.write)
-        self.manifest = self.manifest.with_checkpoint(ckpt)
-        self.manifest.save(self.path)
-        self._remove_stale_files(ckpt)
+        # The in-memory indexes only change under self._writer, which the caller holds:
+        # searches go on while they are written out.
+        self.manifest = write_checkpoint(self.path, self.manifest, self._seq, self._vectors, self._hashes)
         self._unsaved = False
         with self.catalog.transaction():
-            self.catalog.prune_changes(ckpt.seq)
-
-    def _remove_stale_files(self, ckpt: Checkpoint) -> None:
-        """Delete checkpoint files the manifest no longer names."""
-        stale = [
-            name
-            for name in os.listdir(self.path)
-            if name.startswith(("vectors-", "hashes-")) and name not in (ckpt.vectors, ckpt.hashes)
-        ]
-        for name in stale:
-            (self.path / name).unlink(missing_ok=True)
-        if stale:
-            fsync_dir(self.path)
-
-    def _grow_or_compact(self) -> bool:
-        """Rebuild the FAISS index when the catalog calls for it; whether it did."""
-        if not isinstance(self._vectors, FaissVectorStore):
-            return False
-        m = self.manifest
-        n = len(self)
-        if m.auto_factory:
-            choice = choose_index(n, m.dim, m.memory_budget)
-            if is_upgrade(m.index_factory, choice.factory):
-                self._rebuild(choice.factory, choice.train_size, auto=True)
-                return True
-        elif m.target_factory is not None and n >= min_training_size(m.target_factory):
-            self._rebuild(m.target_factory, min_training_size(m.target_factory), auto=False)
-            return True
-        if self._vectors.dead_fraction > COMPACT_AT:
-            self._rebuild(m.index_factory, m.train_size, auto=m.auto_factory, retune=False)
-            return True
-        return False
+            self.catalog.prune_changes(self._seq)
 
     def rebuild(self, index_factory: str | None = None, memory_budget: int | None = None) -> BuildReport:
         """Rebuild the vector index from the catalog and checkpoint it: retrain, re-tune, drop
@@ -401,88 +248,37 @@ class Index:
         catalog's size when automatic); ``"auto"`` makes it automatic. With a Milvus store the
         collection is refilled instead."""
         self._check_writable()
-        with self._mutex:
+        with self._writer:
             m = self.manifest
             if memory_budget is not None:
                 self.manifest = m = m.with_changes(memory_budget=memory_budget)
-            report = self._rebuild_vectors(index_factory or ("auto" if m.auto_factory else m.index_factory))
+            factory = index_factory or ("auto" if m.auto_factory else m.index_factory)
+            with self._rw.exclusive(), self.catalog.transaction(write=False):
+                batches = catalog_batches(self.catalog)
+                report, changes = self._vectors.rebuild(batches, self.catalog.count(), m, factory)
+                self.manifest = m.with_changes(**changes)
             self._write_checkpoint()
             return report
 
-    def _rebuild_vectors(self, factory: str) -> BuildReport:
-        m = self.manifest
-        if not isinstance(self._vectors, FaissVectorStore):
-            start = time.perf_counter()
-            self._vectors.reset()
-            with self.catalog.transaction(write=False):
-                for ids, vectors in self._catalog_batches():
-                    self._vectors.add(ids, vectors)
-            return BuildReport(m.store, len(self._vectors), 0, "", None, time.perf_counter() - start)
-        auto = factory == "auto"
-        if auto:
-            choice = choose_index(len(self), m.dim, m.memory_budget)
-            factory, train_size = choice.factory, choice.train_size
-        else:
-            train_size = min_training_size(factory)
-        return self._rebuild(factory, train_size, auto=auto)
-
-    def _rebuild(self, factory: str, train_size: int, auto: bool, retune: bool = True) -> BuildReport:
-        """Swap in a FAISS index built from the catalog (an exact one while ``factory`` waits
-        for enough vectors to train on)."""
-        m = self.manifest
-        target = None
-        if not FaissVectorStore(m.dim, factory).is_trained and len(self) < min_training_size(factory):
-            factory, target = _EXACT, factory
-        with self.catalog.transaction(write=False):
-            store, report = build_store(
-                factory,
-                m.dim,
-                self._catalog_batches,
-                train_size,
-                recall_target=m.recall_target if retune else None,
-                search_params="" if retune else m.search_params,
-            )
-        self._vectors.close()
-        self._vectors = store
-        self.manifest = m.with_changes(
-            index_factory=factory,
-            search_params=store.search_params,
-            auto_factory=auto,
-            target_factory=target,
-            train_size=report.train_size,
-            tuned_recall=report.tuning.recall if report.tuning else (None if retune else m.tuned_recall),
-        )
-        return report
-
     def tune(self, recall_target: float | None = None) -> Tuning:
-        """Re-tune the FAISS index's search parameters to ``recall_target`` (default: the
+        """Re-tune the vector store's search parameters to ``recall_target`` (default: the
         manifest's) on a sample of the catalog, without rebuilding, and record them."""
         self._check_writable()
-        with self._mutex:
-            if not isinstance(self._vectors, FaissVectorStore):
-                raise IndexStoreError(f"{self.manifest.store}: only a FAISS index is tuned by lookalike")
+        with self._writer:
             target = recall_target if recall_target is not None else self.manifest.recall_target
-            with self.catalog.transaction(write=False):
-                query_ids, queries = sample_rows(self._catalog_batches, TUNING_QUERIES, seed=1)
-                tuning = tune(self._vectors, query_ids, queries, self._catalog_batches(), target)
+            with self._rw.exclusive(), self.catalog.transaction(write=False):
+                tuning = self._vectors.tune(catalog_batches(self.catalog), target)
             self.manifest = self.manifest.with_changes(
                 search_params=tuning.search_params, recall_target=target, tuned_recall=tuning.recall
             )
             self.manifest.save(self.path)
             return tuning
 
-    def _catalog_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for batch in self.catalog.iter_records(batch=10_000):
-            yield (
-                np.array([r.iid for r in batch], dtype=np.int64),
-                np.stack([r.descriptor.vector for r in batch]),
-            )
-
     # -- reading -----------------------------------------------------------------------
 
     def candidates(self, query: Descriptor, k: int) -> list[Record]:
         """Union of the ``k`` nearest by vector and the ``k`` nearest by (mirror-aware) hash."""
-        with self._mutex:
+        with self._rw.shared():
             if not len(self._hashes):
                 return []
             _, vec_ids = self._vectors.search(query.vector[None, :], k)
@@ -497,33 +293,33 @@ class Index:
         return self._vectors
 
     def get(self, external_id: str) -> Record:
-        with self._mutex:
+        with self._rw.shared():
             return self.catalog.get(external_id)
 
     def find_sha256(self, sha256: str) -> Record | None:
-        with self._mutex:
+        with self._rw.shared():
             return self.catalog.find_sha256(sha256)
 
     def __len__(self) -> int:
-        with self._mutex:
+        with self._rw.shared():
             return self.catalog.count()
 
     def stats(self) -> IndexStats:
-        with self._mutex:
+        with self._rw.shared():
             m = self.manifest
             ckpt = m.checkpoint
-            size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+            store = self._vectors.stats()
             return IndexStats(
                 path=str(self.path),
                 images=self.catalog.count(),
-                vectors=len(self._vectors),
+                vectors=store.vectors,
                 hashes=len(self._hashes),
                 embedder=m.embedder,
                 index_factory=m.index_factory,
                 search_params=m.search_params,
                 checkpoint_seq=ckpt.seq if ckpt else 0,
                 pending_changes=self._seq - (ckpt.seq if ckpt else 0),
-                bytes_on_disk=size,
+                bytes_on_disk=bytes_on_disk(self.path),
                 created_at=m.created_at,
                 updated_at=m.updated_at,
                 store=m.store,
@@ -531,11 +327,11 @@ class Index:
                 target_factory=m.target_factory,
                 train_size=m.train_size,
                 tuned_recall=m.tuned_recall,
-                memory_mapped=isinstance(self._vectors, FaissVectorStore) and self._vectors.mapped,
+                memory_mapped=store.memory_mapped,
             )
 
     def close(self) -> None:
-        with self._mutex:
+        with self._writer, self._rw.exclusive():
             self._vectors.close()
             self.catalog.close()
             if self._lock_file is not None:
@@ -547,16 +343,3 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _acquire_lock(folder: Path) -> IO[bytes]:
-    handle = (folder / ".lock").open("ab")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise IndexLockedError(
-            f"{folder}: another process is writing to this index (lookalike ingest or serve); "
-            "try again when it ends"
-        ) from None
-    return handle

@@ -2,60 +2,80 @@
 
 Queries are a sample of the indexed vectors, each left out of its own answer: the exact and
 the approximate top-``k`` are taken among the *other* vectors, so a query finding itself does
-not inflate recall. Ground truth is computed in one streaming pass over the vectors, so
-tuning needs memory for the queries only.
+not inflate recall. Ground truth is faiss.contrib's streaming :func:`knn_ground_truth` (one
+pass over the vectors: memory for the queries and 8 bytes of id per vector) and recall@k its
+:func:`knn_intersection_measure`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
+from faiss.contrib.evaluation import knn_intersection_measure
+from faiss.contrib.exhaustive_search import knn_ground_truth
 
-from .vectors import FaissVectorStore
+from .base import Tuning
 
-__all__ = ["Tuning", "climb", "exact_neighbours", "recall_at_k", "search_ladder", "tune"]
+__all__ = ["Tunable", "climb", "exact_neighbours", "recall_at_k", "search_ladder", "tune"]
 
 #: A rung that adds less recall than this ends the climb.
 _PLATEAU = 0.002
+#: Inner products at or below this are FAISS's empty result slots (it fills them with -FLT_MAX).
+_NOTHING = -1e30
 _EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
-@dataclass(frozen=True)
-class Tuning:
-    search_params: str
-    recall: float
-    target: float
-    k: int
-    queries: int
+class Tunable(Protocol):
+    """What tuning needs of a FAISS store (:class:`~lookalike.index.faiss_store.FaissVectorStore`)."""
+
+    factory: str
 
     @property
-    def reached(self) -> bool:
-        return self.recall >= self.target
+    def faiss_index(self) -> Any: ...
+
+    def set_search_params(self, params: str) -> None: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def exact_neighbours(
     queries: np.ndarray, batches: Iterable[tuple[np.ndarray, np.ndarray]], k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` inner products and ids of ``queries`` over ``(ids, vectors)`` batches."""
-    heap = faiss.ResultHeap(len(queries), k, keep_max=True)
+    """Exact top-``k`` inner products and ids of ``queries`` over ``(ids, vectors)`` batches
+    (missing slots, when there are fewer than ``k`` vectors, have id -1)."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
-    for ids, vectors in batches:
-        flat = faiss.IndexFlatIP(q.shape[1])
-        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        scores, pos = flat.search(q, min(k, len(ids)))
-        heap.add_result(scores, np.where(pos >= 0, ids.astype(np.int64)[pos], -1))
-    heap.finalize()
-    return heap.D, heap.I
+    seen: list[np.ndarray] = []
+
+    def blocks() -> Iterator[np.ndarray]:
+        for ids, vectors in batches:
+            seen.append(np.asarray(ids, dtype=np.int64))
+            yield np.ascontiguousarray(vectors, dtype=np.float32)
+
+    scores, pos = knn_ground_truth(  # type: ignore[no-untyped-call]
+        q, blocks(), k, metric_type=faiss.METRIC_INNER_PRODUCT, ngpu=0
+    )
+    # knn_ground_truth offsets a short block's empty slots (-1) like real hits; they keep
+    # FAISS's "nothing" score, which no unit vector reaches. Position -1 is the -1 id appended.
+    ids = np.concatenate([*seen, np.full(1, -1, dtype=np.int64)])
+    return scores, ids[np.where((pos >= 0) & (scores > _NOTHING), pos, -1)]
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
     """Mean share of each row's true top-``k`` ids that ``found`` contains (all its columns:
-    pass ``k`` of them for recall@k, more for a shortlist's recall)."""
+    pass ``k`` of them for recall@k, more for a shortlist's recall). Empty slots (-1) never
+    count as found."""
+    truth = truth[:, :k]
+    if found.shape[1] == k:
+        # Distinct sentinels, so that an empty slot never matches an empty slot.
+        measure = knn_intersection_measure(  # type: ignore[no-untyped-call]
+            np.where(found < 0, -2, found), np.where(truth < 0, -3, truth)
+        )
+        return float(measure)
     pairs = zip(found, truth, strict=True)
-    hits = sum(len(set(f.tolist()) & set(t[:k].tolist()) - {-1}) for f, t in pairs)
+    hits = sum(len(set(f.tolist()) & set(t.tolist()) - {-1}) for f, t in pairs)
     return hits / (k * len(truth))
 
 
@@ -67,7 +87,7 @@ def _without_self(ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def search_ladder(store: FaissVectorStore) -> list[str]:
+def search_ladder(store: Tunable) -> list[str]:
     """Parameter strings from cheapest to most exhaustive for ``store``'s index family."""
     index = store.faiss_index
     try:
@@ -88,7 +108,7 @@ def search_ladder(store: FaissVectorStore) -> list[str]:
     return [""]
 
 
-def climb(store: FaissVectorStore, recall: Callable[[], float], target: float) -> tuple[str, float]:
+def climb(store: Tunable, recall: Callable[[], float], target: float) -> tuple[str, float]:
     """Walk :func:`search_ladder` until ``recall()`` (measured with the store's current
     parameters) reaches ``target`` or stops rising (a compressed code's ceiling); leave the
     store set to the chosen rung and return it with its recall."""
@@ -106,7 +126,7 @@ def climb(store: FaissVectorStore, recall: Callable[[], float], target: float) -
 
 
 def tune(
-    store: FaissVectorStore,
+    store: Tunable,
     query_ids: np.ndarray,
     queries: np.ndarray,
     batches: Iterable[tuple[np.ndarray, np.ndarray]],
