@@ -3,7 +3,7 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := $(shell find core embed score index api benchmarks cli -name '*.py' -o -name 'py.typed') pyproject.toml
+SOURCES := $(shell find core embed score index api benchmarks cli -name '*.py' -o -name 'py.typed' -o -name '*.npy') pyproject.toml
 
 .PHONY: run test lint typecheck pytest install clean
 

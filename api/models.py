@@ -32,6 +32,7 @@ from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Confidence
 __all__ = [
     "DeleteResponse",
     "ErrorBody",
+    "Explain",
     "GateMatch",
     "GateRequest",
     "GateResponse",
@@ -166,6 +167,28 @@ class MatchRequest(BaseModel):
         return _one_image(self.target_url, self.target_image, "target_url and target_image")
 
 
+Box = Annotated[
+    tuple[float, float, float, float],
+    Field(description="left, top, right, bottom, as fractions of the image's width and height"),
+]
+
+
+class Explain(BaseModel):
+    """Why a pair scored as it did (``explain=true``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    cosine: float = Field(description="raw cosine of the target's best view to the source")
+    normalised: float = Field(description="that cosine minus the view's background offset: what is ranked")
+    hash_distance: int = Field(description="mirror-aware pHash distance, bits of 64")
+    inliers: int = Field(description="keypoints verified under one transform (0: not needed)")
+    view: str = Field(
+        description="the target's region that matched: full, centre-0.8, content-box, keypoints..."
+    )
+    source_box: Box
+    target_box: Box
+
+
 class MatchResponse(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
@@ -191,6 +214,7 @@ class MatchResponse(BaseModel):
     matched_segments: list[dict[str, Any]] = Field(
         default_factory=list, description="always empty for images"
     )
+    explain: Explain | None = Field(default=None, description="with explain=true only")
 
 
 class ImageQuery(BaseModel):

@@ -32,7 +32,6 @@ from ..factory import open_engine
 from ..score.calibration import calibration_for
 from ..score.scorer import Scorer
 from .dataset import load_image
-from .views import content_box
 
 __all__ = ["DEFAULT_METHODS", "METHODS", "Method", "MethodOptions", "build_method"]
 
@@ -158,15 +157,15 @@ class EmbeddingMethod(CosineMethod):
         return self.embedder.embed(images)
 
     def search(self, query: Path, k: int) -> Ranked:
-        # No hash channel: a distance past every hash threshold leaves the cosine alone.
-        return [(ref_id, self.scorer.similarity(cos, PHASH_BITS)) for ref_id, cos in super().search(query, k)]
+        # No hash channel and no views: the raw cosine alone, on the decision scale.
+        return [(ref_id, self.scorer.similarity(cos, cos, cos)) for ref_id, cos in super().search(query, k)]
 
 
 class PipelineMethod(Method):
     """lookalike exactly as it ships: an index folder built by ``Engine.ingest`` in batches of
     32 (as ``lookalike ingest``) and queried by ``Engine.search`` (as ``lookalike search``)."""
 
-    scale = "lookalike similarity (calibrated cosine, mirror-aware pHash and verified keypoints)"
+    scale = "lookalike similarity (normalised best-view cosine, whole-image cosine, verified keypoints)"
 
     def __init__(self, name: str, options: MethodOptions, embedder: str = "sscd") -> None:
         self.name = name
@@ -193,24 +192,6 @@ class PipelineMethod(Method):
         if self.engine.index is not None:
             self.engine.index.close()
         self._tmp.cleanup()
-
-
-class ContentViewMethod(PipelineMethod):
-    """Prototype (not shipped), on the shipped index and search: also query with the content
-    box of an image that sits on a flat surround (pad bars, a listing template:
-    :func:`.views.content_box`); each reference keeps its best score."""
-
-    scale = "lookalike similarity, best over the query and its content box"
-
-    def search(self, query: Path, k: int) -> Ranked:
-        image = self.engine.decode(query).image
-        box = content_box(image)
-        views = [image] if box is None else [image, image.crop(box)]
-        best: dict[str, float] = {}
-        for desc in self.engine.encoder.encode(views):
-            for hit in self.engine.search(desc, k):
-                best[hit.external_id] = max(best.get(hit.external_id, 0.0), hit.score.similarity)
-        return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
 # -- peers -----------------------------------------------------------------------------------
@@ -307,7 +288,6 @@ def _immaculate(options: MethodOptions) -> Method:
 
 METHODS: dict[str, Callable[[MethodOptions], Method]] = {
     "lookalike": lambda o: PipelineMethod("lookalike", o),
-    "proto-content-view": lambda o: ContentViewMethod("proto-content-view", o),
     "sscd": lambda o: EmbeddingMethod("sscd", o),
     "sscd-lite": lambda o: EmbeddingMethod("sscd-lite", o),
     "clip": lambda o: EmbeddingMethod("clip", o),

@@ -94,7 +94,7 @@ def _markdown(runs: Sequence[MethodRun], bench: Benchmark, split: str, command: 
         + (f" ({first.positives} copies, {first.distractor_queries} distractor queries)" if first else ""),
         "- calibration anchors in effect (score/calibration.py): "
         + "; ".join(
-            f"{name} cos_match {cal.cos_match}, cos_identical {cal.cos_identical}"
+            f"{name} score_match {cal.score_match}, cos_identical {cal.cos_identical}"
             for name, cal in ANCHORS.items()
             if name.startswith("sscd")
         ),

@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..benchmarks.background import write_background
 from ..benchmarks.calibrate import calibrate, to_markdown
 from ..benchmarks.dataset import SPLITS, Benchmark
 from ..benchmarks.make import make_benchmark
@@ -52,6 +53,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     report = write_report(runs, bench, queries, args.out, args.split, command)
     print(report.read_text())
+    return 0
+
+
+def cmd_background(args: argparse.Namespace) -> int:
+    path, rows = write_background(Path(args.images), args.embedder, args.stride, args.offset, args.out)
+    print(f"wrote {path}: {rows} background vectors ({args.embedder})")
     return 0
 
 
@@ -112,3 +119,11 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="also write the Markdown table here")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("background", help="describe the background set the scorer normalises against")
+    p.add_argument("--images", required=True, help="folder of unrelated images")
+    p.add_argument("--embedder", default="sscd", choices=sorted(MODELS))
+    p.add_argument("--stride", type=int, default=1, help="take every STRIDE-th image (sorted by path)")
+    p.add_argument("--offset", type=int, default=0, help="starting at this one")
+    p.add_argument("--out", type=Path, default=None, help="default: the package's score/background/")
+    p.set_defaults(func=cmd_background)

@@ -118,12 +118,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     engine = open_engine(**engine_options(args))
-    result = MatchResponse.model_validate(engine.match(args.source, args.target), from_attributes=True)
+    answer = engine.match(args.source, args.target, explain=args.explain)
+    result = MatchResponse.model_validate(answer, from_attributes=True)
     if args.json:
-        print_json(result.model_dump(mode="json"))
+        print_json(result.model_dump(mode="json", exclude_none=True))
     else:
         verdict = "MATCH" if result.match else "no match"
         print(f"{verdict}: similarity {result.similarity_score:.4f} ({result.confidence} confidence)")
+        if result.explain is not None:
+            for key, value in result.explain.model_dump().items():
+                print(f"  {key:>13}: {value}")
     return 0
 
 
@@ -132,6 +136,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("source")
         p.add_argument("target")
         p.add_argument("--threshold", type=float, default=MATCH_THRESHOLD)
+        p.add_argument("--explain", action="store_true", help="add the evidence: cosine, view, boxes...")
         p.add_argument("--json", action="store_true")
         model_options(p)
         p.set_defaults(func=cmd_match)

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .embed.base import Embedder
 from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodedImage, decode_image
 from .embed.descriptor import Descriptor
-from .embed.encode import Encoder
+from .embed.encode import Encoder, Query
 from .errors import LookalikeError
 from .index.catalog import NewItem, Record
 from .index.store import AddResult, Index
@@ -118,17 +120,18 @@ class Engine:
     def decode(self, source: ImageSource) -> DecodedImage:
         return decode_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
 
-    def encode(self, images: Sequence[DecodedImage], query: bool = True) -> list[Descriptor]:
-        """Descriptors; ``query=False`` for images that are only ever compared against (stored
-        references, a match's target) skips the mirrored keypoints."""
-        return self.encoder.encode([d.image for d in images], query=query)
+    def compare(self, source: ImageSource, target: ImageSource) -> PairScore:
+        """The evidence that ``target`` copies ``source``: ``source`` is described as a
+        reference is stored, ``target`` as a query (its views and mirror are tried)."""
+        reference = self.encoder.encode([self.decode(source).image])[0]
+        query = self.encoder.query([self.decode(target).image])[0]
+        return self.scorer.score(query, reference)
 
-    def match(self, source: ImageSource, target: ImageSource) -> MatchResult:
+    def match(self, source: ImageSource, target: ImageSource, explain: bool = False) -> MatchResult:
+        """Is ``target`` a copy of ``source``? ``explain`` adds the evidence to the answer."""
         start = time.perf_counter()
-        (a,) = self.encode([self.decode(source)])
-        (b,) = self.encode([self.decode(target)], query=False)
-        score = self.scorer.score(a, b)
-        return self.scorer.decide(score, (time.perf_counter() - start) * 1000)
+        score = self.compare(source, target)
+        return self.scorer.decide(score, (time.perf_counter() - start) * 1000, explain)
 
     def _require_index(self) -> Index:
         if self.index is None:
@@ -150,7 +153,7 @@ class Engine:
                 outcomes[pos] = IngestOutcome(item.external_id, ok=False, error=exc)
         known = {pos: index.find_sha256(img.sha256) for pos, _, img in decoded}
         fresh = [(pos, img) for pos, _, img in decoded if known[pos] is None]
-        encoded = self.encode([img for _, img in fresh], query=False)
+        encoded = self.encoder.encode([img.image for _, img in fresh])
         descriptors = dict(zip([p for p, _ in fresh], encoded, strict=True))
         new_items = []
         for pos, item, img in decoded:
@@ -171,15 +174,26 @@ class Engine:
         return [outcomes[pos] for pos in range(len(items))]
 
     def search(self, query: ImageSource | Descriptor, k: int = 10) -> list[Hit]:
-        """Top-``k`` reference images for ``query``, best first by pairwise similarity."""
+        """Top-``k`` reference images for ``query``, best first by pairwise similarity.
+
+        Candidates come from the full view's vector and hashes. Unless one of them is already
+        a confident copy, the query's other views are described too and bring their own
+        candidates, so a photo pasted small on a template finds its original."""
         index = self._require_index()
-        desc = query if isinstance(query, Descriptor) else self.encode([self.decode(query)])[0]
+        if isinstance(query, Descriptor):
+            q = Query(query)
+        else:
+            q = self.encoder.query([self.decode(query).image])[0]
         shortlist = max(2 * k, 50)
-        hits = [
-            Hit(rec.external_id, self.scorer.score(desc, rec.descriptor), rec)
-            for rec in index.candidates(desc, shortlist)
-        ]
-        hits.sort(key=lambda h: (-h.score.similarity, -h.score.cosine, h.external_id))
+        hashes = np.stack([q.descriptor.phash, q.descriptor.phash_mirror])
+        found = {rec.iid: rec for rec in index.nearest(q.vectors, hashes, shortlist)}
+        full = np.array([float(q.vectors[0] @ rec.descriptor.vector) for rec in found.values()])
+        if self.scorer.wants_views(full, pair=False) and q.add_views():
+            no_hashes = np.zeros((0, 8), np.uint8)
+            for rec in index.nearest(q.vectors[1:], no_hashes, shortlist, skip=found.keys()):
+                found[rec.iid] = rec
+        hits = [Hit(rec.external_id, self.scorer.score(q, rec.descriptor), rec) for rec in found.values()]
+        hits.sort(key=lambda h: (-h.score.similarity, -h.score.normalised, h.external_id))
         return hits[:k]
 
     def gate(self, query: ImageSource, rule: GateRule, k: int = 10) -> GateVerdict:

@@ -10,11 +10,21 @@ from .embed.factory import get_embedder
 from .engine import Engine
 from .index.manifest import MANIFEST_NAME
 from .index.store import Index
-from .score.calibration import calibration_for
+from .score.background import Background
+from .score.calibration import Calibration, calibration_for
 from .score.decision import MATCH_THRESHOLD
 from .score.scorer import Scorer
 
-__all__ = ["open_engine"]
+__all__ = ["open_engine", "scorer_for"]
+
+
+def scorer_for(
+    embedder: str, threshold: float = MATCH_THRESHOLD, calibration: Calibration | None = None
+) -> Scorer:
+    """The scorer for ``embedder``'s descriptors: its anchors (or ``calibration``, fitted on
+    a catalog) and its bundled background set."""
+    cal = calibration or calibration_for(embedder)
+    return Scorer(cal, threshold, Background.bundled(embedder, cal.background_k))
 
 
 def open_engine(
@@ -54,9 +64,10 @@ def open_engine(
             opened = Index.create(index, model.info, index_factory, store=store or "faiss")
         else:
             opened = Index.open(index, model.info, writable=writable or create, store=store)
+    fitted = opened.manifest.calibration if opened is not None else None
     return Engine(
         model,
-        Scorer(calibration_for(name), threshold),
+        scorer_for(name, threshold, Calibration.from_dict(fitted) if fitted else None),
         opened,
         max_bytes=max_bytes,
         max_pixels=max_pixels,

@@ -1,4 +1,4 @@
-"""What the scorer compares, as plain data: the neural vector, the mirror-aware pHash and the
+"""What a reference keeps, as plain data: the neural vector, the mirror-aware pHash and the
 local features of one image. No model or OpenCV here, so the index and the scorer can hold
 descriptors without loading either."""
 
@@ -47,13 +47,11 @@ class LocalFeatures:
 
 @dataclass(frozen=True)
 class Descriptor:
-    """Everything the scorer compares: ``vector`` (unit float32), ``phash`` of the image and
-    ``phash_mirror`` of its horizontal mirror (8 packed bytes each), ``local`` keypoints, and
-    for a query also ``local_mirror``, the keypoints of its mirror (ORB is not mirror-invariant;
-    stored references do without them, as a query brings its own)."""
+    """One image as a reference keeps it: ``vector`` (unit float32, the whole image),
+    ``phash`` of the image and ``phash_mirror`` of its horizontal mirror (8 packed bytes
+    each), and ``local`` keypoints (:data:`lookalike.embed.local.REFERENCE`)."""
 
     vector: np.ndarray
     phash: np.ndarray
     phash_mirror: np.ndarray
     local: LocalFeatures
-    local_mirror: LocalFeatures | None = None

@@ -1,18 +1,71 @@
-"""Decoded image -> descriptor: the neural vector, the mirror-aware pHash and the local
-features, computed together so that every channel describes the same pixels."""
+"""Decoded image -> descriptor. A reference is described once, completely, as it is stored
+(:class:`~lookalike.embed.descriptor.Descriptor`); a query is described as little as its
+answer needs (:class:`Query`): the whole image first, and its other views and its keypoints
+only when the scorer asks for them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from .base import Embedder
-from .descriptor import Descriptor
+from .descriptor import Descriptor, LocalFeatures
 from .hashes import phash_pair
-from .local import extract_local
+from .local import QUERY, REFERENCE, extract_local
+from .views import FULL, Box, query_views
 
-__all__ = ["Encoder"]
+__all__ = ["Encoder", "Query"]
+
+
+class Query:
+    """An image being matched: the full view's descriptor, the views described so far
+    (``names``, ``boxes``, ``vectors`` row by row: the full view first), and what scorers
+    have worked out about them (``offsets``: per background set, one offset per view).
+
+    A query built from a descriptor alone (no pixels) has only its full view and the
+    descriptor's keypoints.
+    """
+
+    def __init__(
+        self, descriptor: Descriptor, image: Image.Image | None = None, embedder: Embedder | None = None
+    ):
+        self.descriptor = descriptor
+        self.image = image
+        self._embedder = embedder
+        self.names = ["full"]
+        self.boxes: list[Box] = [FULL]
+        self.vectors = descriptor.vector[None, :]
+        self.offsets: dict[int, np.ndarray] = {}
+        self.has_views = image is None or embedder is None
+        self._keypoints: tuple[LocalFeatures, LocalFeatures | None] | None = None
+
+    def add_views(self) -> bool:
+        """Describe the other views (once); whether any vector was added."""
+        if self.has_views:
+            return False
+        self.has_views = True
+        assert self.image is not None and self._embedder is not None
+        views = query_views(self.image)
+        if not views:
+            return False
+        self.names += [v.name for v in views]
+        self.boxes += [v.box for v in views]
+        self.vectors = np.concatenate([self.vectors, self._embedder.embed([v.image for v in views])])
+        return True
+
+    def keypoints(self) -> tuple[LocalFeatures, LocalFeatures | None]:
+        """The query's keypoints and its mirror's (ORB is not mirror-invariant), found once."""
+        if self._keypoints is None:
+            if self.image is None:
+                self._keypoints = (self.descriptor.local, None)
+            else:
+                self._keypoints = (
+                    extract_local(self.image, QUERY),
+                    extract_local(ImageOps.mirror(self.image), QUERY),
+                )
+        return self._keypoints
 
 
 class Encoder:
@@ -21,20 +74,18 @@ class Encoder:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
 
-    def encode(self, images: Sequence[Image.Image], query: bool = True) -> list[Descriptor]:
-        """Descriptors of ``images``; ``query=False`` (references being stored) skips the
-        mirrored keypoints."""
+    def encode(self, images: Sequence[Image.Image]) -> list[Descriptor]:
+        """References: the vector, the pHash pair and the stored keypoints of each image."""
         vectors = self.embedder.embed(images)
-        out = []
-        for image, vector in zip(images, vectors, strict=True):
-            ph, ph_mirror = phash_pair(image)
-            out.append(
-                Descriptor(
-                    vector=vector,
-                    phash=ph,
-                    phash_mirror=ph_mirror,
-                    local=extract_local(image),
-                    local_mirror=extract_local(ImageOps.mirror(image)) if query else None,
-                )
-            )
-        return out
+        return [
+            Descriptor(vector, *phash_pair(image), extract_local(image, REFERENCE))
+            for image, vector in zip(images, vectors, strict=True)
+        ]
+
+    def query(self, images: Sequence[Image.Image]) -> list[Query]:
+        """Queries: the full view and the pHash pair now; views and keypoints on demand."""
+        vectors = self.embedder.embed(images)
+        return [
+            Query(Descriptor(vector, *phash_pair(image), LocalFeatures.empty()), image, self.embedder)
+            for image, vector in zip(images, vectors, strict=True)
+        ]

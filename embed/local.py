@@ -9,6 +9,7 @@ transform can.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -16,34 +17,48 @@ from PIL import Image
 
 from .descriptor import LocalFeatures
 
-__all__ = ["MAX_KEYPOINTS", "WORK_SIDE", "extract_local", "orb_tools"]
+__all__ = ["QUERY", "REFERENCE", "Profile", "extract_local", "orb_tools"]
 
-# Keypoints are found on a grey image whose longer side is this long. Measured on real photos
-# (tests/conftest.py edits): at 512 px / 500 keypoints a watermarked or template-pasted copy
-# kept as few as 8 inliers, at 640 px / 1000 keypoints at least 19, unrelated photos <= 16.
-# A stored reference costs 36 bytes a keypoint (about 36 KB an image).
-WORK_SIDE = 640
-MAX_KEYPOINTS = 1000
+
+@dataclass(frozen=True)
+class Profile:
+    """How keypoints are found: on a grey image whose longer side is ``side`` px, at most
+    ``keypoints`` of them."""
+
+    side: int
+    keypoints: int
+
+
+# Measured on real photos (data/README.md): a stored reference keeps 100 ORB keypoints found
+# at 320 px (36 bytes each: 3.6 KB), which at equal (zero) false alarms kept more copies than
+# the strongest 100 of a 640 px set or a 4 KB thumbnail re-described at query time. The query
+# is described richly (640 px, 1,000 keypoints, and its mirror), and only when its score
+# could still change.
+REFERENCE = Profile(side=320, keypoints=100)
+QUERY = Profile(side=640, keypoints=1000)
 
 _local = threading.local()  # OpenCV's detectors and matchers are not safe to share across threads
 
 
-def orb_tools() -> tuple[cv2.ORB, cv2.BFMatcher]:
-    if not hasattr(_local, "orb"):
-        _local.orb = cv2.ORB.create(nfeatures=MAX_KEYPOINTS, fastThreshold=10)
+def orb_tools(keypoints: int = QUERY.keypoints) -> tuple[cv2.ORB, cv2.BFMatcher]:
+    """This thread's ORB detector for ``keypoints`` features, and a Hamming matcher."""
+    if not hasattr(_local, "matcher"):
+        _local.orbs = {}
         _local.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    return _local.orb, _local.matcher
+    if keypoints not in _local.orbs:
+        _local.orbs[keypoints] = cv2.ORB.create(nfeatures=keypoints, fastThreshold=10)
+    return _local.orbs[keypoints], _local.matcher
 
 
-def extract_local(image: Image.Image) -> LocalFeatures:
+def extract_local(image: Image.Image, profile: Profile = QUERY) -> LocalFeatures:
     grey = np.asarray(image.convert("L"))
     h, w = grey.shape
-    scale = WORK_SIDE / max(h, w)
+    scale = profile.side / max(h, w)
     if scale < 1:
         grey = cv2.resize(
             grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
         )
-    orb, _ = orb_tools()
+    orb, _ = orb_tools(profile.keypoints)
     keypoints, desc = orb.detectAndCompute(grey, None)
     if desc is None:
         return LocalFeatures.empty((int(grey.shape[0]), int(grey.shape[1])))

@@ -70,6 +70,9 @@ class Manifest:
     train_size: int = 0
     recall_target: float = DEFAULT_RECALL_TARGET
     tuned_recall: float | None = None
+    #: Scoring anchors fitted on this catalog (``lookalike calibrate``), as the scorer's
+    #: ``Calibration`` fields plus the expected error rates; None: the built-in anchors.
+    calibration: dict[str, Any] | None = None
     #: Names this index to a shared vector database, which may hold other indexes' collections.
     uid: str = field(default_factory=lambda: uuid.uuid4().hex)
     format_version: int = FORMAT_VERSION

@@ -21,10 +21,10 @@ see whole batches or none.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -274,17 +274,33 @@ class Index:
             self.manifest.save(self.path)
             return tuning
 
+    def set_calibration(self, calibration: dict[str, Any] | None) -> None:
+        """Record scoring anchors fitted on this catalog (None: back to the built-in ones)."""
+        self._check_writable()
+        with self._writer:
+            self.manifest = self.manifest.with_changes(calibration=calibration)
+            self.manifest.save(self.path)
+
     # -- reading -----------------------------------------------------------------------
 
     def candidates(self, query: Descriptor, k: int) -> list[Record]:
         """Union of the ``k`` nearest by vector and the ``k`` nearest by (mirror-aware) hash."""
+        return self.nearest(query.vector[None, :], np.stack([query.phash, query.phash_mirror]), k)
+
+    def nearest(
+        self, vectors: np.ndarray, hashes: np.ndarray, k: int, skip: Collection[int] = ()
+    ) -> list[Record]:
+        """Union of the ``k`` nearest references of each row of ``vectors`` and of ``hashes``
+        (packed pHashes; none: an empty array), leaving out the ids in ``skip``."""
         with self._rw.shared():
             if not len(self._hashes):
                 return []
-            _, vec_ids = self._vectors.search(query.vector[None, :], k)
-            _, hash_ids = self._hashes.search(np.stack([query.phash, query.phash_mirror]), k)
-            iids = np.unique(np.concatenate([vec_ids.ravel(), hash_ids.ravel()]))
-            records = self.catalog.by_iids([int(i) for i in iids if i >= 0])
+            _, vec_ids = self._vectors.search(vectors, k)
+            found = [vec_ids.ravel()]
+            if len(hashes):
+                found.append(self._hashes.search(hashes, k)[1].ravel())
+            iids = np.unique(np.concatenate(found))
+            records = self.catalog.by_iids([int(i) for i in iids if i >= 0 and int(i) not in skip])
         return list(records.values())
 
     @property

@@ -10,17 +10,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["IDENTICAL_THRESHOLD", "MATCH_THRESHOLD", "Confidence", "MatchResult", "confidence"]
+__all__ = ["IDENTICAL_THRESHOLD", "MATCH_THRESHOLD", "Confidence", "Explanation", "MatchResult", "confidence"]
 
 MATCH_THRESHOLD = 0.85
 IDENTICAL_THRESHOLD = 0.97
 Confidence = Literal["high", "medium", "low"]
 
 
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a pair scored as it did: the raw ``cosine`` and the ``normalised`` score of the
+    target's best ``view``, the pHash distance, the keypoint inliers, and where the copy sits
+    on each image (``source_box``, ``target_box``: left, top, right, bottom as fractions)."""
+
+    cosine: float
+    normalised: float
+    hash_distance: int
+    inliers: int
+    view: str
+    source_box: Box
+    target_box: Box
+
+
 @dataclass(frozen=True)
 class MatchResult:
     """One pairwise decision; its fields, in this order, are the envelope of
-    ``POST /image/match`` and ``lookalike match --json``."""
+    ``POST /image/match`` and ``lookalike match --json``; ``explain`` only when asked for."""
 
     match: bool
     confidence: Confidence
@@ -28,6 +46,7 @@ class MatchResult:
     processing_time_ms: int
     media_type: Literal["image"] = "image"
     matched_segments: list[dict[str, float]] = field(default_factory=list)
+    explain: Explanation | None = None
 
 
 def confidence(similarity: float, threshold: float = MATCH_THRESHOLD) -> Confidence:

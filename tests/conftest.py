@@ -11,9 +11,8 @@ import skimage.data
 from lookalike.embed.base import Embedder
 from lookalike.embed.factory import get_embedder
 from lookalike.engine import Engine
+from lookalike.factory import scorer_for
 from lookalike.index.store import Index
-from lookalike.score.calibration import calibration_for
-from lookalike.score.scorer import Scorer
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 # Colour photos of distinct scenes (the greyscale and texture samples are left out on purpose:
@@ -89,6 +88,32 @@ EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "rotate5": lambda im: im.rotate(5, resample=Image.Resampling.BILINEAR, fillcolor=(255, 255, 255)),
 }
 NEAR_IDENTICAL_EDITS = ("mirror", "jpeg30")
+
+
+def flat_shape(kind: str, angle: float = 0) -> Image.Image:
+    """A black silhouette on white: the flat shapes keypoints used to mistake for photos."""
+    canvas = Image.new("RGB", (640, 640), "white")
+    outline = {
+        "t-shirt": [
+            (200, 100),
+            (260, 80),
+            (380, 80),
+            (440, 100),
+            (560, 200),
+            (500, 280),
+            (450, 240),
+            (450, 560),
+            (190, 560),
+            (190, 240),
+            (140, 280),
+            (80, 200),
+        ],
+        "arrow": [(80, 260), (380, 260), (380, 140), (580, 320), (380, 500), (380, 380), (80, 380)],
+    }[kind]
+    ImageDraw.Draw(canvas).polygon(outline, fill="black")
+    return canvas.rotate(angle, fillcolor="white")
+
+
 # The commercial API's /image/match answer, key for key and in order.
 ENVELOPE_KEYS = [
     "match",
@@ -116,7 +141,7 @@ def photo_dir(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Image.
 
 def engine_for(embedder: Embedder, index: Index | None = None) -> Engine:
     """An engine over a shared embedder (one ONNX session for the whole run) and its scorer."""
-    return Engine(embedder, Scorer(calibration_for(embedder.info.name)), index)
+    return Engine(embedder, scorer_for(embedder.info.name), index)
 
 
 @pytest.fixture(scope="session")

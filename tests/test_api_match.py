@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import jpeg_bytes
+from conftest import EDITS, jpeg_bytes
 from lookalike.api.app import create_app
 from lookalike.api.settings import Settings
 from lookalike.benchmarks.server import BackgroundServer
@@ -207,3 +207,33 @@ def test_request_bodies_over_the_cap_are_refused(api: Api) -> None:
     streamed = api.match(content=chunks(), headers={"content-type": "application/json"})
     assert (streamed.status_code, streamed.json()["code"]) == (413, "request_too_large")
     assert api.client.get("/healthz").status_code == 200
+
+
+def test_explain_is_opt_in_and_says_where_the_copy_sits(api: Api, photos: dict[str, Image.Image]) -> None:
+    """A photo pasted small on a listing template: with ``explain=true`` the answer says which
+    region of the target matched; without it the envelope is exactly the commercial one."""
+    source = jpeg_bytes(photos["rocket"])
+    listing = jpeg_bytes(EDITS["template"](photos["rocket"]))
+    files = {"source_image": ("a.jpg", source), "target_image": ("b.jpg", listing)}
+    plain = api.client.post("/image/match", files=files)
+    assert plain.status_code == 200 and set(plain.json()) == ENVELOPE
+    explained = api.client.post("/image/match", params={"explain": "true"}, files=files)
+    assert explained.status_code == 200, explained.text
+    body = explained.json()
+    assert set(body) == ENVELOPE | {"explain"}
+    assert body["similarity_score"] == plain.json()["similarity_score"] and body["match"] is True
+    why = body["explain"]
+    assert set(why) == {
+        "cosine",
+        "normalised",
+        "hash_distance",
+        "inliers",
+        "view",
+        "source_box",
+        "target_box",
+    }
+    x0, y0, x1, y1 = why["target_box"]
+    assert 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0
+    # The photo sits inside the template's canvas, not across all of it.
+    assert (x1 - x0) * (y1 - y0) < 0.9, why
+    assert api.client.post("/image/match", params={"explain": "maybe"}, files=files).status_code == 422

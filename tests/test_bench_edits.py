@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from lookalike.benchmarks.edits import EDITS, MARKETPLACE, PERCEPTION, apply_edit, flatten, has_cutout
-from lookalike.benchmarks.views import content_box
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 from skimage import data
 
@@ -88,17 +87,3 @@ def test_cutout_detection(photo: Image.Image, cutout: Image.Image) -> None:
     assert has_cutout(cutout)
     assert not has_cutout(photo)
     assert not has_cutout(photo.convert("RGBA"))  # opaque alpha is no cut-out
-
-
-def test_content_box_finds_the_pasted_photo(photo: Image.Image) -> None:
-    assert content_box(photo) is None  # a photo without a flat surround stays whole
-    padded = apply_edit("pad0.2", photo, np.random.default_rng(0))[0]
-    assert content_box(padded) == (0, 48, 320, 288)
-    for seed in range(5):
-        listing, params = apply_edit("template", photo, np.random.default_rng(seed))
-        box = content_box(listing)
-        assert box is not None, seed
-        x, y = params["xy"]
-        w, h = round(photo.width * params["scale"]), round(photo.height * params["scale"])
-        # The box is the pasted photo, give or take a few pixels of JPEG-free edge.
-        assert np.allclose(box, (x, y, x + w, y + h), atol=4), (seed, box, (x, y, x + w, y + h))

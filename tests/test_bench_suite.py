@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +144,7 @@ def test_bench_run_end_to_end(bench: Path, tmp_path: Path, capsys: pytest.Captur
 def test_calibration_fits_on_fit_and_reports_test(bench: Path) -> None:
     fit = calibrate(Benchmark.load(bench), "fake")
     cal = fit.calibration
-    assert 0.0 < cal.cos_match < cal.cos_identical <= 1.0
+    assert cal.score_match > 0.0 and 0.0 < cal.cos_identical <= 1.0
     fitted = {c.split: c for c in fit.checks if c.anchors == "fitted"}
     assert set(fitted) == {"fit", "test"}
     assert fitted["fit"].distractor_fpr <= MAX_DISTRACTOR_FPR
@@ -156,25 +157,26 @@ def test_fit_anchors_on_hand_made_pairs() -> None:
     # chances (0.5 %) may fire, so that budget puts the anchor just above the 3rd highest
     # chance (0.47); the distractors alone allow 1 of 392, just above their 2nd (0.44).
     distractors = np.concatenate([np.linspace(0.05, 0.40, 390), [0.44, 0.61]])
-    near = [0.99, 0.98, 0.97, 0.96]  # near-identical copies
-    partial = [0.93, 0.80, 0.70, 0.60]  # crops and pastes
+    near = [0.99, 0.98, 0.97, 0.96]  # whole-image cosines of near-identical copies
+    partial = [0.93, 0.80, 0.70, 0.60]  # of crops and pastes
     pairs = Pairs(
         distractor_best=distractors,
+        distractor_full=np.full(392, 0.5),
         copy_best_wrong=np.array([0.52, 0.47, 0.3, 0.3, 0.2, 0.2, 0.2, 0.2]),
-        copy_cosine=np.array(near + partial),
-        copy_hash=np.array([40] * 8),  # no hash lift: the cosine decides alone
+        copy_full_wrong=np.array([0.91, 0.5, 0.3, 0.3, 0.2, 0.2, 0.2, 0.2]),
+        copy_score=np.array([0.9] * 8),
+        copy_full=np.array(near + partial),
         copy_near_identical=np.array([True] * 4 + [False] * 4),
         copy_partial=np.array([False] * 4 + [True] * 4),
     )
-    base = Calibration(cos_match=0.5, cos_identical=0.9, cos_floor=0.3, hash_identical=4)
+    base = Calibration(score_match=0.5, cos_identical=0.9)
     cal = fit_anchors(pairs, base)
-    assert cal.cos_match == 0.4701
+    assert cal.score_match == 0.4701
     # Where the copies' wrong references are harmless, the distractors' own budget decides.
-    quiet = Pairs(**{**pairs.__dict__, "copy_best_wrong": np.full(8, 0.2)})
-    assert fit_anchors(quiet, base).cos_match == 0.4401
-    # 0.96 puts all near-identical copies and no partial one at >= 0.97.
+    quiet = replace(pairs, copy_best_wrong=np.full(8, 0.2))
+    assert fit_anchors(quiet, base).score_match == 0.4401
+    # 0.96 puts every near-identical copy and no partial one at >= 0.97 ...
     assert cal.cos_identical == 0.96
-    lifted = fit_anchors(Pairs(**{**pairs.__dict__, "copy_hash": np.array([0, 0, 0, 0, 9, 9, 9, 9])}), base)
-    # With the near-identical copies lifted by their hash, the anchor only has to keep
-    # the partial copies out: the highest cosine above them.
-    assert cal.cos_match < lifted.cos_identical and lifted.cos_identical > 0.93
+    # ... unless a false-alarm chance reaches it: nothing unrelated may be near-identical.
+    risky = replace(pairs, copy_full_wrong=np.array([0.965, *[0.2] * 7]))
+    assert fit_anchors(risky, base).cos_identical == 0.97

@@ -77,6 +77,22 @@ def test_match_prints_the_envelope(catalog: Path, capsys: pytest.CaptureFixture[
     assert envelope["match"] is False and envelope["similarity_score"] < 0.85
 
 
+def test_match_explain_adds_the_evidence(
+    tmp_path: Path, photos: dict[str, Image.Image], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, listing = tmp_path / "hero.jpg", tmp_path / "listing.jpg"
+    source.write_bytes(jpeg_bytes(photos["chelsea"]))
+    listing.write_bytes(jpeg_bytes(EDITS["template"](photos["chelsea"])))
+    assert main(["match", "--json", "--explain", str(source), str(listing)]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert list(answer) == [*ENVELOPE_KEYS, "explain"] and answer["match"] is True
+    assert answer["explain"]["view"] in ("full", "centre-0.6", "keypoints")
+    assert len(answer["explain"]["target_box"]) == 4
+    assert main(["match", "--explain", str(source), str(listing)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("MATCH") and "target_box" in text
+
+
 def test_errors_are_one_clear_line(tmp_path: Path, catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", "--index", str(tmp_path / "missing"), str(catalog / "coffee.png")]) == 2
     assert "no lookalike index" in capsys.readouterr().err
@@ -112,7 +128,7 @@ def test_gate_answers_as_the_service_does(
     for name in ("astronaut", "coffee", "chelsea"):
         (refs / f"{name}.jpg").write_bytes(jpeg_bytes(photos[name]))
     (queries / "a-mirrored.jpg").write_bytes(jpeg_bytes(EDITS["mirror"](photos["astronaut"]), 60))
-    (queries / "b-cropped.jpg").write_bytes(jpeg_bytes(EDITS["crop70"](photos["chelsea"])))
+    (queries / "b-pasted.jpg").write_bytes(jpeg_bytes(EDITS["template"](photos["chelsea"])))
     (queries / "c-unrelated.jpg").write_bytes(jpeg_bytes(photos["rocket"]))
     index = str(tmp_path / "ix")
     assert main(["ingest", "--index", index, "--quiet", "--json", str(refs)]) == 0

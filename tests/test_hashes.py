@@ -11,13 +11,16 @@ import numpy as np
 import pytest
 from lookalike.embed.decode import decode_image
 from lookalike.embed.hashes import PHASH_BITS, hamming, pdq_dihedral, phash, phash_pair
-from lookalike.score.calibration import calibration_for
 from PIL import Image, ImageOps
 from skimage import data
 
 PHOTOS = ["astronaut", "coffee", "rocket", "camera", "immunohistochemistry", "hubble_deep_field", "chelsea"]
 # PDQ's customary match threshold (of 256 bits).
 PDQ_MATCH = 31
+
+# Re-encodes and mirrors stay this close, so the hash index brings them as candidates even
+# where the vector index would not (the pHash is no longer evidence of a copy by itself).
+NEAR = 8
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def test_hamming() -> None:
 
 @pytest.mark.parametrize("name", PHOTOS)
 def test_recompressed_copy_is_close(photos: dict[str, Image.Image], name: str) -> None:
-    hash_identical = calibration_for("sscd").hash_identical
+    hash_identical = NEAR
     assert hamming(phash(jpeg_copy(photos[name])), phash(photos[name])) <= hash_identical
 
 
@@ -67,7 +70,7 @@ def test_mirrored_copy_matches_the_stored_pair(photos: dict[str, Image.Image], n
     assert hamming(phash(mirrored), pair[0]) >= 20
     # ...with it, a mirror (even resized and recompressed) is as close as any plain copy.
     assert pair_distance(phash(mirrored), pair) == 0
-    assert pair_distance(phash(jpeg_copy(mirrored)), pair) <= calibration_for("sscd").hash_identical
+    assert pair_distance(phash(jpeg_copy(mirrored)), pair) <= NEAR
 
 
 def test_unrelated_photos_are_far_apart(photos: dict[str, Image.Image]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
@@ -21,14 +21,21 @@ router = APIRouter(tags=["match"])
 
 
 @router.post(
-    "/image/match", response_model=MatchResponse, responses=ERROR_RESPONSES, summary="Compare two images"
+    "/image/match",
+    response_model=MatchResponse,
+    response_model_exclude_none=True,
+    responses=ERROR_RESPONSES,
+    summary="Compare two images",
 )
 async def match_images(
-    body: Annotated[MatchRequest, json_or_form(MatchRequest)], service: ServiceDep
+    body: Annotated[MatchRequest, json_or_form(MatchRequest)],
+    service: ServiceDep,
+    explain: Annotated[bool, Query(description="add the evidence: cosine, view, boxes...")] = False,
 ) -> MatchResponse:
     """Decide whether ``target`` is a copy of ``source`` (mirror, crop, recompress, watermark,
     template paste, background swap). Send two URLs, two base64 images, or a multipart upload
-    with the file parts ``source_image`` and ``target_image``."""
+    with the file parts ``source_image`` and ``target_image``. With ``explain=true`` the
+    answer also says why (``explain``), next to the unchanged envelope."""
     source, target = all_or_raise(await fetch_all(service, [body.source, body.target]))
-    result = await service.run(service.engine.match, source, target)
+    result = await service.run(service.engine.match, source, target, explain)
     return MatchResponse.model_validate(result, from_attributes=True)
