@@ -78,28 +78,25 @@ def make_benchmark(
     originals: str | Path,
     out: str | Path,
     seed: int = 0,
-    sources: int = 300,
+    sources: int | None = None,
     distractors: int | None = None,
     distractor_queries: int | None = None,
     queries_per_image: int = 2,
 ) -> dict[str, Any]:
     """Write a benchmark to ``out`` (which must not hold one yet); returns its manifest.
 
-    ``distractors`` (references that no query copies) and ``distractor_queries`` (images
-    edited into queries that match nothing) default to halves of what the sources leave.
+    ``sources`` defaults to min(300, half the folder); ``distractors`` (references that no
+    query copies) and ``distractor_queries`` (images edited into queries that match nothing)
+    default to halves of what the sources leave, so the defaults fit any folder of 2 or more
+    images. A request the folder cannot meet raises :class:`ConfigError` naming the flag.
     """
     src_dir, folder = Path(originals), Path(out)
     if (folder / MANIFEST).exists():
         raise ConfigError(f"{folder} already holds a benchmark; choose a new --out")
     files = sorted(p for p in src_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    rest = len(files) - sources
-    n_dref = rest // 2 if distractors is None else distractors
-    n_dq = rest - n_dref if distractor_queries is None else distractor_queries
-    if sources < 1 or min(n_dref, n_dq, queries_per_image - 1) < 0 or sources + n_dref + n_dq > len(files):
-        raise ConfigError(
-            f"{src_dir} has {len(files)} images: cannot take {sources} sources + {n_dref} distractor "
-            f"references + {n_dq} distractor query images ({queries_per_image} queries per image)"
-        )
+    sources, n_dref, n_dq = _plan(src_dir, len(files), sources, distractors, distractor_queries)
+    if queries_per_image < 1:
+        raise ConfigError("--queries-per-image must be at least 1")
     rng = np.random.default_rng(seed)
     chosen = [files[i] for i in rng.permutation(len(files))[: sources + n_dref + n_dq]]
     roles = ["source"] * sources + ["distractor"] * n_dref + ["distractor_query"] * n_dq
@@ -168,6 +165,52 @@ def make_benchmark(
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+DEFAULT_SOURCES = 300
+
+
+def _plan(
+    src_dir: Path, n: int, sources: int | None, distractors: int | None, distractor_queries: int | None
+) -> tuple[int, int, int]:
+    """(sources, distractor references, distractor query images) for a folder of ``n`` images;
+    unset counts share out what the set ones leave. Raises :class:`ConfigError` naming the
+    flag to change, never quoting a negative count."""
+    for flag, value, least in (
+        ("--sources", sources, 1),
+        ("--distractors", distractors, 0),
+        ("--distractor-queries", distractor_queries, 0),
+    ):
+        if value is not None and value < least:
+            raise ConfigError(f"{flag} must be at least {least}")
+    if n < 1:
+        raise ConfigError(f"{src_dir} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    fixed = (distractors or 0) + (distractor_queries or 0)
+    if sources is None:
+        sources = min(DEFAULT_SOURCES, max(1, (n + 1) // 2), max(1, n - fixed))
+    if sources > n:
+        raise ConfigError(f"{src_dir} has {n} images: lower --sources ({sources}) to at most {n}")
+    rest = n - sources
+    if distractors is not None and distractors > rest:
+        raise ConfigError(
+            f"{src_dir} has {n} images: {sources} sources leave {rest} for distractors; "
+            f"lower --distractors ({distractors}) to at most {rest} or lower --sources"
+        )
+    if distractors is not None:
+        n_dref = distractors
+    elif distractor_queries is not None:
+        n_dref = max(0, rest - distractor_queries)
+    else:
+        n_dref = rest // 2
+    n_dq = rest - n_dref if distractor_queries is None else distractor_queries
+    if sources + n_dref + n_dq > n:
+        left = n - sources - n_dref
+        raise ConfigError(
+            f"{src_dir} has {n} images: {sources} sources and {n_dref} distractor references "
+            f"leave {left} for distractor queries; lower --distractor-queries ({n_dq}) to at "
+            f"most {left}, or lower --sources / --distractors"
+        )
+    return sources, n_dref, n_dq
 
 
 def _write_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:

@@ -80,7 +80,12 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--originals", required=True, help="folder of original images")
     p.add_argument("--out", required=True, help="new benchmark folder")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sources", type=int, default=300, help="originals copied by queries (default 300)")
+    p.add_argument(
+        "--sources",
+        type=int,
+        default=None,
+        help="originals copied by queries (default: min(300, half the folder))",
+    )
     p.add_argument(
         "--distractors", type=int, default=None, help="references no query copies (default: half the rest)"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ DATA = Path(data.__file__).parent
 PHOTOS = ["astronaut.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg", "retina.jpg"]
 PHOTOS += ["camera.png", "coins.png", "moon.png"]
 CUTOUTS = ["chelsea.png", "coffee.png"]
+NEGATIVE = re.compile(r"(?<![\w/])-\d")  # a negative count, not a path's "pytest-1"
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +95,68 @@ def test_make_is_deterministic_for_a_seed(originals: Path, bench: Path, tmp_path
 
 
 def test_make_refuses_impossible_requests(originals: Path, bench: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot take"):
+    with pytest.raises(ConfigError, match="--distractor-queries") as caught:
         make_benchmark(originals, tmp_path / "x", sources=8, distractors=2, distractor_queries=2)
+    assert not NEGATIVE.search(str(caught.value))
     with pytest.raises(ConfigError, match="already holds"):
         make_benchmark(originals, bench, sources=2)
     with pytest.raises(InputError, match="not a benchmark"):
         Benchmark.load(originals)
+
+
+def _small_folder(folder: Path, n: int) -> Path:
+    """``n`` small photos from scikit-image's bundled data (two of them cut-outs)."""
+    names = [*PHOTOS, "chelsea.png", "coffee.png", "horse.png", "brick.png", "grass.png", "gravel.png"]
+    folder.mkdir()
+    for i, name in enumerate(names[:n]):
+        with Image.open(DATA / name) as im:
+            im = im.convert("RGBA" if i < 2 else "RGB")
+        im.thumbnail((96, 96))
+        if i < 2:
+            mask = Image.new("L", im.size, 0)
+            ImageDraw.Draw(mask).ellipse((8, 8, im.width - 8, im.height - 8), 255)
+            im.putalpha(mask)
+        im.save(folder / f"{i:02d}_{Path(name).stem}.png")
+    return folder
+
+
+@pytest.mark.parametrize("n", [9, 13])
+def test_make_defaults_fit_a_small_folder(n: int, tmp_path: Path) -> None:
+    """Regression: the defaults once asked for 300 sources and negative distractor counts."""
+    manifest = make_benchmark(_small_folder(tmp_path / "originals", n), tmp_path / "b")
+    counts = manifest["counts"]
+    split = (counts["sources"], counts["distractor_references"], counts["distractor_query_images"])
+    assert split == ((n + 1) // 2, (n - (n + 1) // 2) // 2, n - (n + 1) // 2 - (n - (n + 1) // 2) // 2)
+    assert min(split) >= 1 and sum(split) == n and not manifest["skipped"]
+    assert counts["references"] == split[0] + split[1]
+    assert counts["queries"] == 2 * (split[0] + split[2])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "flag"),
+    [
+        ({"sources": 10}, "--sources"),
+        ({"sources": 0}, "--sources"),
+        ({"sources": 5, "distractors": 5}, "--distractors"),
+        ({"distractors": -1}, "--distractors"),
+        ({"sources": 5, "distractors": 2, "distractor_queries": 3}, "--distractor-queries"),
+        ({"distractor_queries": 9}, "--distractor-queries"),
+        ({"queries_per_image": 0}, "--queries-per-image"),
+    ],
+)
+def test_make_names_the_flag_of_an_impossible_request(
+    kwargs: dict[str, int], flag: str, tmp_path: Path
+) -> None:
+    folder = _small_folder(tmp_path / "originals", 9)
+    with pytest.raises(ConfigError, match=flag) as caught:
+        make_benchmark(folder, tmp_path / "b", **kwargs)
+    assert not NEGATIVE.search(str(caught.value))
+
+
+def test_cli_make_defaults_on_a_small_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _small_folder(tmp_path / "originals", 9)
+    assert main(["bench", "make", "--originals", str(folder), "--out", str(tmp_path / "b")]) == 0
+    assert "5 sources" in capsys.readouterr().out
 
 
 @pytest.mark.slow
