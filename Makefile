@@ -3,7 +3,8 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := $(shell find core embed score index api benchmarks cli -name '*.py' -o -name 'py.typed') pyproject.toml
+SOURCES := $(shell find core embed score index api benchmarks cli -name '*.py' -o -name 'py.typed') \
+	$(wildcard api/playground-page/*) pyproject.toml
 
 .PHONY: run test lint typecheck pytest install clean
 
