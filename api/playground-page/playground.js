@@ -240,6 +240,17 @@
 
   // ---- compare --------------------------------------------------------------------
 
+  /** The explain block in words: what the score rests on. */
+  function evidence(explain) {
+    const parts = [];
+    const num = (v) => typeof v === "number" && Number.isFinite(v);
+    if (num(explain.cosine)) parts.push(`descriptor cosine ${explain.cosine.toFixed(3)}`);
+    if (num(explain.hash_distance)) parts.push(`pHash distance ${explain.hash_distance} of 64 bits`);
+    if (num(explain.inliers)) parts.push(`${explain.inliers} keypoints agree`);
+    if (typeof explain.view === "string" && explain.view) parts.push(`view: ${explain.view}`);
+    return parts.length ? `Evidence: ${parts.join(", ")}.` : "";
+  }
+
   const ENVELOPE = ["match", "confidence", "similarity_score", "processing_time_ms", "media_type", "matched_segments"];
 
   async function compare(event) {
@@ -250,9 +261,15 @@
     $("verdict").className = "verdict";
     $("result").textContent = "";
     for (const slot of ["source", "target"]) $(`${slot}-box`).hidden = true;
+    $("evidence").hidden = true;
     const missing = ["source", "target"].filter((slot) => !addImage(form, slot));
     if (missing.length) {
-      showError("compare-error", `Choose a ${missing.join(" and a ")} image, or paste its URL.`);
+      showError(
+        "compare-error",
+        missing.length === 2
+          ? "Choose a source and a target image, or paste their URLs."
+          : `Choose a ${missing[0]} image, or paste its URL.`,
+      );
       return;
     }
     const button = $("compare");
@@ -279,6 +296,8 @@
       if (explain) {
         drawBox($("source-box"), explain.source_box);
         drawBox($("target-box"), explain.target_box);
+        $("evidence").textContent = evidence(explain);
+        $("evidence").hidden = !$("evidence").textContent;
       }
     } finally {
       button.disabled = false;
