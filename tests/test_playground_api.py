@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import signal
+import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from importlib.resources import files
@@ -332,3 +334,24 @@ def test_search_can_carry_thumbnails(url: str, photos: dict[str, Image.Image]) -
     assert first["thumbnail"].startswith("data:image/jpeg;base64,")
     with Image.open(io.BytesIO(base64.b64decode(first["thumbnail"].split(",", 1)[1]))) as im:
         assert max(im.size) == 256
+
+
+def test_the_banner_prints_the_playground_next_to_the_curl_line(tmp_path: Path) -> None:
+    from test_api_serve import LOOKALIKE, free_port, quiet_env
+
+    port = free_port()
+    cmd = [LOOKALIKE, "serve", "--index", str(tmp_path / "index"), "--port", str(port), "--no-auth"]
+    proc = subprocess.Popen(
+        cmd, env=quiet_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(5)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert lines[3].lstrip().startswith("try:")
+    assert (
+        lines[4]
+        == f"  playground: http://127.0.0.1:{port}/playground (no key needed in a browser on this machine)"
+    )

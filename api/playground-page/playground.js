@@ -188,6 +188,13 @@
     figure.hidden = false;
   }
 
+  function previewFailed(slot) {
+    const figure = $(`${slot}-figure`);
+    if (!$(`${slot}-preview`).getAttribute("src")) return;
+    figure.hidden = true;
+    $(`${slot}-name`).textContent = "No preview: the browser cannot show this file (the server will say why).";
+  }
+
   function fileChosen(slot) {
     const file = $(`${slot}-input`).files[0];
     $(`${slot}-name`).textContent = file ? `Chosen: ${file.name}` : "or drop one here";
@@ -387,6 +394,7 @@
       $(`${slot}-input`).addEventListener("change", () => fileChosen(slot));
     }
     for (const slot of ["source", "target"]) {
+      $(`${slot}-preview`).addEventListener("error", () => previewFailed(slot));
       $(`${slot}-url`).addEventListener("input", () => {
         if ($(`${slot}-url`).value.trim()) {
           $(`${slot}-input`).value = "";
