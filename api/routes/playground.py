@@ -72,6 +72,7 @@ async def asset(name: str) -> Response:
     response_model=TokenResponse,
     response_model_exclude_none=True,
     summary="A short-lived token for the playground page",
+    include_in_schema=False,  # the page's own; every documented route but /healthz takes a key
 )
 async def token(request: Request, keys: KeysDep) -> TokenResponse:
     """From the playground page on the server's own machine (or anywhere with
