@@ -3,9 +3,10 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := $(shell find core embed score index api benchmarks cli -name '*.py' -o -name 'py.typed' -o -name '*.npy') pyproject.toml
+SOURCES := $(shell find core embed score index api benchmarks cli -name '*.py' -o -name 'py.typed' -o -name '*.npy') \
+	$(wildcard api/playground-page/*) pyproject.toml
 
-.PHONY: run test lint typecheck pytest install clean
+.PHONY: run test lint typecheck pytest install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,7 +37,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy -p lookalike
 
-pytest: install
+# The playground's browser tests drive Debian's Chromium through Playwright (Playwright's own
+# browser download is not used). Installed here when missing and apt-get can (root); without
+# it those tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium for the browser tests (apt-get)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+			echo "note: chromium could not be installed; the browser tests will be skipped"; \
+	fi
+
+pytest: install browser
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

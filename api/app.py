@@ -12,12 +12,13 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from .auth import KeyStore
-from .deps import require_api_key
+from .deps import require_api_key, require_api_key_or_playground_token
 from .errors import install_error_handlers
 from .fetch import Fetcher
 from .inputs import BodyLimitMiddleware, document_bodies
 from .metrics import Metrics, MetricsMiddleware
-from .routes import health, index_images, listings, match, search
+from .playground import Playground
+from .routes import health, index_images, listings, match, playground, search, thumbnails
 from .routes import metrics as metrics_route
 from .service import Service, index_path
 from .settings import Settings, get_settings
@@ -48,6 +49,13 @@ def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = No
             settings.host,
             settings.port,
         )
+    if settings.playground == "open" and not keys.disabled:
+        logger.warning(
+            "LOOKALIKE_PLAYGROUND=open: anyone who can reach %s:%s can compare and search without a key "
+            "(rate limited, through the playground page's tokens).",
+            settings.host,
+            settings.port,
+        )
     metrics = Metrics()
 
     @asynccontextmanager
@@ -68,8 +76,15 @@ def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = No
     install_error_handlers(app)
     keyed = [Depends(require_api_key)]
     app.include_router(health.router)
-    for router in (match.router, search.router, listings.router, index_images.router):
+    # A playground token opens these two; every other route needs a key.
+    for router in (match.router, search.router):
+        app.include_router(router, dependencies=[Depends(require_api_key_or_playground_token)])
+    # thumbnails first: its path is more specific than GET /index/images/{id:path}.
+    for router in (listings.router, thumbnails.router, index_images.router):
         app.include_router(router, dependencies=keyed)
+    if settings.playground != "off":
+        app.state.playground = Playground(settings)
+        app.include_router(playground.router)
     app.include_router(metrics_route.router, dependencies=[] if settings.metrics_public else keyed)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts refused bodies too

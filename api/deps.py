@@ -7,12 +7,21 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from ..errors import ForbiddenError
 from .auth import KeyStore
 from .metrics import Metrics
+from .playground import TOKEN_HEADER, Playground
 from .service import Service
 from .settings import Settings
 
-__all__ = ["KeysDep", "MetricsDep", "ServiceDep", "SettingsDep", "require_api_key"]
+__all__ = [
+    "KeysDep",
+    "MetricsDep",
+    "ServiceDep",
+    "SettingsDep",
+    "require_api_key",
+    "require_api_key_or_playground_token",
+]
 
 
 def get_service(request: Request) -> Service:
@@ -44,9 +53,39 @@ _key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="an A
 _bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
 
 
+_token_header = APIKeyHeader(
+    name=TOKEN_HEADER,
+    auto_error=False,
+    scheme_name="PlaygroundToken",
+    description="a short-lived token from POST /playground/token (the playground page's own; "
+    "/image/match and /image/search only)",
+)
+
+
 def require_api_key(
+    request: Request,
     keys: KeysDep,
     api_key: Annotated[str | None, Security(_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
+    presented = api_key or (bearer.credentials if bearer else None)
+    if not presented and TOKEN_HEADER in request.headers and not keys.disabled:
+        raise ForbiddenError(
+            "a playground token opens only /image/match and /image/search: send an API key here"
+        )
+    keys.check(presented)
+
+
+def require_api_key_or_playground_token(
+    request: Request,
+    keys: KeysDep,
+    api_key: Annotated[str | None, Security(_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    token: Annotated[str | None, Security(_token_header)],
+) -> None:
+    """An API key, or (without one) a playground token for this page's origin."""
+    playground: Playground | None = getattr(request.app.state, "playground", None)
+    if token and not (api_key or bearer) and playground is not None and not keys.disabled:
+        playground.check(token, request)
+        return
     keys.check(api_key or (bearer.credentials if bearer else None))

@@ -244,6 +244,9 @@ class SearchRequest(ImageQuery):
 
     k: int = Field(default=10, ge=1, le=1000, description="how many reference images to return")
     confirm: bool = Field(default=False, description="add the pairwise match decision to every result")
+    thumbnails: bool = Field(
+        default=False, description="add each result's stored thumbnail, as a data: URL (JPEG)"
+    )
 
 
 class ReferenceHit(BaseModel):
@@ -260,6 +263,9 @@ class ReferenceHit(BaseModel):
 class SearchHit(ReferenceHit):
     match: bool | None = Field(default=None, description="with confirm only")
     confidence: Confidence | None = Field(default=None, description="with confirm only")
+    thumbnail: str | None = Field(
+        default=None, description="with thumbnails only: a data:image/jpeg;base64 URL, when one is stored"
+    )
 
 
 class SearchResponse(BaseModel):

@@ -44,6 +44,14 @@ def curl_example(
     return " ".join(parts)
 
 
+_PLAYGROUND_NOTES = {
+    "loopback": " (no key needed in a browser on this machine)",
+    "open": " (no key needed: LOOKALIKE_PLAYGROUND=open)",
+    "key": " (asks for an API key)",
+    "off": "",
+}
+
+
 class _AnnouncingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, banner: str) -> None:
         super().__init__(config)
@@ -98,6 +106,8 @@ def serve(
     else:
         lines.append(f"  try:  {curl_example(url, example_images, key_variable='LOOKALIKE_API_KEY')}")
         lines.append("        (with LOOKALIKE_API_KEY set to one of the service's keys)")
+    if config.playground != "off":
+        lines.append(f"  playground: {url}/playground{_PLAYGROUND_NOTES[config.playground]}")
     banner = "\n".join(lines)
     server = _AnnouncingServer(
         uvicorn.Config(app, host=config.host, port=config.port, server_header=False), banner

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     auth_disabled: bool = False
     metrics_public: bool = Field(default=False, description="serve /metrics without a key")
+
+    playground: Literal["loopback", "open", "key", "off"] = Field(
+        default="loopback",
+        description="GET /playground without a key: loopback (only from this machine), open (from "
+        "anywhere), key (always ask for an API key) or off (no playground)",
+    )
+    playground_token_ttl_s: int = Field(default=900, ge=30, le=86400, description="a playground token's life")
+    playground_rate_per_minute: int = Field(
+        default=60, ge=1, description="keyless playground requests per client per minute"
+    )
 
     allow_private_networks: bool = Field(
         default=False, description="let URL fetches reach private and loopback addresses (an internal CDN)"

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "fit the scoring anchors on an index's own catalog"),
     "info": ("catalog", "what an index holds and how it was built"),
     "delete": ("catalog", "remove images by id"),
+    "rebuild-thumbnails": ("thumbnails", "store thumbnails for images ingested before they were kept"),
     "index": ("index", "plan, rebuild or tune the vector index"),
     "serve": ("serve", "serve the HTTP API over an index"),
     "bench": ("bench", "recall benchmark: make a DISC21-layout set, run methods on it"),

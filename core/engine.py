@@ -20,6 +20,7 @@ from .embed.encode import Encoder, Query
 from .errors import LookalikeError
 from .index.catalog import NewItem, Record
 from .index.store import AddResult, Index
+from .index.thumbnails import make_thumbnail
 from .score.decision import MatchResult
 from .score.gate import GateDecision, GateRule
 from .score.scorer import PairScore, Scorer
@@ -169,7 +170,9 @@ class Engine:
                     metadata=item.metadata,
                 )
             )
-        for (pos, item, _), result in zip(decoded, index.add(new_items), strict=True):
+        thumbnails = [make_thumbnail(img.image) for _, _, img in decoded]
+        added = index.add(new_items, thumbnails=thumbnails)
+        for (pos, item, _), result in zip(decoded, added, strict=True):
             outcomes[pos] = IngestOutcome(item.external_id, ok=True, result=result)
         return [outcomes[pos] for pos in range(len(items))]
 

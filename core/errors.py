@@ -16,7 +16,10 @@ carries a stable ``code`` and the HTTP status the service answers with::
     │   └── UnsupportedMediaTypeError   415 unsupported_media_type (an HTTP body neither JSON nor multipart)
     ├── AuthError                       401 unauthorized
     │   ├── MissingAPIKeyError          401 missing_api_key
-    │   └── InvalidAPIKeyError          401 invalid_api_key
+    │   ├── InvalidAPIKeyError          401 invalid_api_key
+    │   └── TokenExpiredError           401 token_expired (a playground token past its time)
+    ├── ForbiddenError                  403 forbidden (a playground token off its routes or origin)
+    ├── RateLimitedError                429 rate_limited
     ├── ModelError                      500 model_error
     │   ├── ModelUnavailableError       503 model_unavailable (weights missing or not downloadable)
     │   └── InferenceError              500 inference_failed
@@ -43,6 +46,7 @@ __all__ = [
     "EmptyImageError",
     "FetchError",
     "FetchTimeoutError",
+    "ForbiddenError",
     "ImageTooLargeError",
     "IndexCorruptError",
     "IndexLockedError",
@@ -57,8 +61,10 @@ __all__ = [
     "ModelError",
     "ModelUnavailableError",
     "NotAnImageError",
+    "RateLimitedError",
     "RemoteTooLargeError",
     "RequestTooLargeError",
+    "TokenExpiredError",
     "TruncatedImageError",
     "UnsafeURLError",
     "UnsupportedFormatError",
@@ -127,6 +133,23 @@ class MissingAPIKeyError(AuthError):
 
 class InvalidAPIKeyError(AuthError):
     code = "invalid_api_key"
+
+
+class TokenExpiredError(AuthError):
+    code = "token_expired"
+
+
+class ForbiddenError(LookalikeError):
+    """A credential that is valid but not for this request (a playground token sent to a
+    route it does not open, or from another origin)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RateLimitedError(LookalikeError):
+    code = "rate_limited"
+    http_status = 429
 
 
 class ModelError(LookalikeError):

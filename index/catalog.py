@@ -288,3 +288,8 @@ class Catalog:
 
     def prune_changes(self, upto_seq: int) -> None:
         self._db.execute("DELETE FROM changes WHERE seq <= ?", (upto_seq,))
+
+    def connection(self, write: bool = False) -> sqlite3.Connection:
+        """The writer's connection (use it inside :meth:`transaction`), or the one this thread
+        reads through: for tables kept beside ``images`` in the same file (thumbnails)."""
+        return self._db if write else self._read

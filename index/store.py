@@ -31,6 +31,7 @@ import numpy as np
 from ..embed.base import EmbedderInfo
 from ..embed.descriptor import Descriptor
 from ..errors import EmbedderMismatchError, IndexStoreError
+from . import thumbnails as thumbs
 from .base import BuildReport, Tuning
 from .catalog import CATALOG_NAME, Catalog, NewItem, Record
 from .faiss_lifecycle import COMPACT_AT, initial_factory
@@ -68,6 +69,7 @@ class Index:
         #: The manifest differs from the one on disk in more than the checkpoint (a new store).
         self._unsaved = False
         self.catalog = Catalog(path / CATALOG_NAME)
+        thumbs.ensure_schema(self.catalog.connection(write=True))
         with self.catalog.transaction(write=False):
             self._hashes, hash_seq = load_hashes(path, manifest)
             if vectors is not None:
@@ -158,9 +160,14 @@ class Index:
         if not self.writable:
             raise IndexStoreError(f"{self.path} was opened read-only")
 
-    def add(self, items: Sequence[NewItem]) -> list[AddResult]:
-        """Add one batch atomically. An existing external id is replaced."""
+    def add(
+        self, items: Sequence[NewItem], thumbnails: Sequence[bytes | None] | None = None
+    ) -> list[AddResult]:
+        """Add one batch atomically. An existing external id is replaced. ``thumbnails``, one
+        per item (or None), are stored in the same transaction."""
         self._check_writable()
+        if thumbnails is not None and len(thumbnails) != len(items):
+            raise ValueError(f"{len(thumbnails)} thumbnails for {len(items)} items")
         for item in items:
             if item.descriptor.vector.shape != (self.manifest.dim,):
                 raise EmbedderMismatchError(
@@ -170,12 +177,15 @@ class Index:
         with self._writer, ExitStack() as searches_wait:
             results, removed = [], []
             with self.catalog.transaction():
-                for item in items:
+                for pos, item in enumerate(items):
                     old = self.catalog.delete(item.external_id)
                     if old is not None:
                         removed.append(old)
                     dup = self.catalog.find_sha256(item.sha256)
                     iid = self.catalog.insert(item)
+                    jpeg = thumbnails[pos] if thumbnails is not None else None
+                    if jpeg is not None:
+                        thumbs.put(self.catalog.connection(write=True), iid, jpeg)
                     results.append(
                         AddResult(
                             item.external_id,
@@ -302,6 +312,34 @@ class Index:
             iids = np.unique(np.concatenate(found))
             records = self.catalog.by_iids([int(i) for i in iids if i >= 0 and int(i) not in skip])
         return list(records.values())
+
+    def thumbnail(self, external_id: str) -> bytes | None:
+        """The stored thumbnail (JPEG) of an image, None when it has none; raises
+        :class:`~lookalike.errors.ItemNotFoundError` for an unknown id."""
+        with self._rw.shared():
+            iid = self.catalog.get(external_id).iid
+            return thumbs.get(self.catalog.connection(), iid)
+
+    def thumbnails(self, iids: Sequence[int]) -> dict[int, bytes]:
+        """The thumbnails of the rows ``iids`` (records' ``iid``) that have one."""
+        with self._rw.shared():
+            return thumbs.get_many(self.catalog.connection(), iids)
+
+    def thumbnail_rows(self, missing_only: bool = True) -> list[int]:
+        """The rows without a thumbnail (all rows: ``missing_only=False``), in id order."""
+        with self._rw.shared():
+            return thumbs.row_ids(self.catalog.connection(), missing_only)
+
+    def records(self, iids: Sequence[int]) -> dict[int, Record]:
+        with self._rw.shared():
+            return self.catalog.by_iids(iids)
+
+    def put_thumbnails(self, jpegs: dict[int, bytes]) -> None:
+        """Store thumbnails for existing rows (``lookalike rebuild-thumbnails``)."""
+        self._check_writable()
+        with self._writer, self.catalog.transaction():
+            for iid, jpeg in jpegs.items():
+                thumbs.put(self.catalog.connection(write=True), iid, jpeg)
 
     @property
     def vectors(self) -> VectorStore:

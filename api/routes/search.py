@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Annotated
 
@@ -34,11 +35,16 @@ async def search_images(
     start = time.perf_counter()
     hits = await service.run(service.engine.search, data, query.k)
     elapsed_ms = (time.perf_counter() - start) * 1000
+    jpegs = {}
+    if query.thumbnails:
+        jpegs = await service.run(service.index.thumbnails, [h.record.iid for h in hits])
     results = []
     for hit in hits:
         result = SearchHit.model_validate(hit, from_attributes=True)
         if query.confirm:
             decision = service.engine.scorer.decide(hit.score, elapsed_ms)
             result.match, result.confidence = decision.match, decision.confidence
+        if hit.record.iid in jpegs:
+            result.thumbnail = "data:image/jpeg;base64," + base64.b64encode(jpegs[hit.record.iid]).decode()
         results.append(result)
     return SearchResponse(results=results, processing_time_ms=round(elapsed_ms))
