@@ -82,8 +82,17 @@ def make_benchmark(
     distractors: int | None = None,
     distractor_queries: int | None = None,
     queries_per_image: int = 2,
+    extra_edits: dict[str, int] | None = None,
+    extra_references: str | Path | None = None,
+    extra_stride: int = 1,
 ) -> dict[str, Any]:
     """Write a benchmark to ``out`` (which must not hold one yet); returns its manifest.
+
+    ``extra_edits`` (edit name -> count) adds that many more queries of those edits for each
+    source and distractor query image (ids ``S...``), to give rare hard edits (template
+    pastes, background swaps of cut-outs) enough queries; ``extra_references`` adds every
+    ``extra_stride``-th image of another folder (sorted by path) as a distractor reference
+    (ids ``D...``), e.g. flat graphics that tempt keypoint verification.
 
     ``sources`` defaults to min(300, half the folder); ``distractors`` (references that no
     query copies) and ``distractor_queries`` (images edited into queries that match nothing)
@@ -97,6 +106,10 @@ def make_benchmark(
     sources, n_dref, n_dq = _plan(src_dir, len(files), sources, distractors, distractor_queries)
     if queries_per_image < 1:
         raise ConfigError("--queries-per-image must be at least 1")
+    extra = dict(extra_edits or {})
+    unknown = sorted(set(extra) - set(EDITS))
+    if unknown:
+        raise ConfigError(f"--extra: unknown edit(s) {', '.join(unknown)}; choose from {', '.join(EDITS)}")
     rng = np.random.default_rng(seed)
     chosen = [files[i] for i in rng.permutation(len(files))[: sources + n_dref + n_dq]]
     roles = ["source"] * sources + ["distractor"] * n_dref + ["distractor_query"] * n_dq
@@ -106,6 +119,7 @@ def make_benchmark(
     ref_numbers = iter(rng.permutation(sources + n_dref))
     query_numbers = iter(rng.permutation((sources + n_dq) * queries_per_image))
     cycle = count()
+    extra_numbers = count()
     truth: list[dict[str, str]] = []
     meta: list[dict[str, str]] = []
     inputs: list[dict[str, str]] = []
@@ -126,11 +140,21 @@ def make_benchmark(
             continue
         cutout = has_cutout(original.image)
         split = "fit" if pos % 2 == 0 else "test"
-        for _ in range(queries_per_image):
-            number = next(query_numbers)
-            transform = next(n for n in _edit_cycle(cycle) if cutout or not EDITS[n].needs_cutout)
-            edited, params = apply_edit(transform, original.image, np.random.default_rng([seed, int(number)]))
-            query_id = f"Q{number:06d}"
+        planned: list[tuple[str, str | None]] = [
+            (f"Q{next(query_numbers):06d}", None) for _ in range(queries_per_image)
+        ]
+        planned += [
+            (f"S{next(extra_numbers):06d}", name)
+            for name, times in extra.items()
+            if cutout or not EDITS[name].needs_cutout
+            for _ in range(times)
+        ]
+        for query_id, wanted in planned:
+            transform = wanted or next(n for n in _edit_cycle(cycle) if cutout or not EDITS[n].needs_cutout)
+            # Regular queries keep the seeding they always had; extra ones draw from their own.
+            number = int(query_id[1:])
+            rng = np.random.default_rng([seed, number] if query_id[0] == "Q" else [seed, number, 1])
+            edited, params = apply_edit(transform, original.image, rng)
             _save(edited, folder / "queries" / f"{query_id}.jpg")
             truth.append(
                 {"query_id": query_id, "reference_id": ref_id if ref_id and role == "source" else ""}
@@ -144,17 +168,32 @@ def make_benchmark(
                     "params": json.dumps(params, sort_keys=True),
                 }
             )
+    n_extra_refs = 0
+    if extra_references is not None:
+        extra_dir = Path(extra_references)
+        others = sorted(p for p in extra_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        for number, path in enumerate(others[::extra_stride]):
+            try:
+                image = _load(path, path.name).image
+            except InputError as exc:
+                skipped.append({"file": str(path), "error": str(exc)})
+                continue
+            _save(flatten(image), folder / "references" / f"D{number:06d}.jpg")
+            n_extra_refs += 1
     _write_csv(folder / GROUND_TRUTH, ["query_id", "reference_id"], truth)
     _write_csv(folder / META, ["query_id", "transform", "family", "split", "params"], meta)
     manifest = {
         "format": "DISC21 (Image Similarity Challenge 2021) layout",
         "seed": seed,
         "originals": str(src_dir),
+        "extra_references": None if extra_references is None else str(extra_references),
         "counts": {
             "sources": sources,
             "distractor_references": n_dref,
             "distractor_query_images": n_dq,
             "queries_per_image": queries_per_image,
+            "extra_edits": extra,
+            "extra_references": n_extra_refs,
             "references": sum(1 for _ in (folder / "references").glob("*.jpg")),
             "queries": len(truth),
         },

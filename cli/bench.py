@@ -19,6 +19,13 @@ from ..embed.registry import MODELS
 __all__ = ["configure"]
 
 
+def _edit_count(text: str) -> tuple[str, int]:
+    name, sep, times = text.partition("=")
+    if not sep or not times.isdigit():
+        raise argparse.ArgumentTypeError(f"expected EDIT=N (e.g. template=2), got {text!r}")
+    return name, int(times)
+
+
 def cmd_make(args: argparse.Namespace) -> int:
     manifest = make_benchmark(
         args.originals,
@@ -28,6 +35,9 @@ def cmd_make(args: argparse.Namespace) -> int:
         distractors=args.distractors,
         distractor_queries=args.distractor_queries,
         queries_per_image=args.queries_per_image,
+        extra_edits=dict(args.extra),
+        extra_references=args.extra_references,
+        extra_stride=args.extra_stride,
     )
     counts = manifest["counts"]
     print(
@@ -96,6 +106,16 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         help="originals edited into queries that match nothing",
     )
     p.add_argument("--queries-per-image", type=int, default=2, help="edited queries per source (default 2)")
+    p.add_argument(
+        "--extra",
+        type=_edit_count,
+        action="append",
+        default=[],
+        metavar="EDIT=N",
+        help="N more queries of EDIT per source and distractor query image (repeat for several)",
+    )
+    p.add_argument("--extra-references", default=None, help="folder of unrelated images added as references")
+    p.add_argument("--extra-stride", type=int, default=1, help="take every N-th of them (sorted by path)")
     p.set_defaults(func=cmd_make)
 
     p = sub.add_parser("run", help="run methods and peers on a benchmark; write a report folder")

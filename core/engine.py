@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +124,14 @@ class Engine:
     def compare(self, source: ImageSource, target: ImageSource) -> PairScore:
         """The evidence that ``target`` copies ``source``: ``source`` is described as a
         reference is stored, ``target`` as a query (its views and mirror are tried)."""
-        reference = self.encoder.encode([self.decode(source).image])[0]
-        query = self.encoder.query([self.decode(target).image])[0]
-        return self.scorer.score(query, reference)
+        original = self.decode(source).image
+        reference, query = self.encoder.pair(original, self.decode(target).image)
+        if self.scorer.wants_views(query.vectors[:1] @ reference.vector, pair=True):
+            query.add_views()
+        score = self.scorer.score(query, reference)
+        if not self.scorer.could_verify(score):
+            return score
+        return self.scorer.score(query, replace(reference, local=self.encoder.keypoints(original)))
 
     def match(self, source: ImageSource, target: ImageSource, explain: bool = False) -> MatchResult:
         """Is ``target`` a copy of ``source``? ``explain`` adds the evidence to the answer."""

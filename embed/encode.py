@@ -84,8 +84,22 @@ class Encoder:
 
     def query(self, images: Sequence[Image.Image]) -> list[Query]:
         """Queries: the full view and the pHash pair now; views and keypoints on demand."""
-        vectors = self.embedder.embed(images)
+        return self._queries(images, self.embedder.embed(images))
+
+    def _queries(self, images: Sequence[Image.Image], vectors: np.ndarray) -> list[Query]:
         return [
             Query(Descriptor(vector, *phash_pair(image), LocalFeatures.empty()), image, self.embedder)
             for image, vector in zip(images, vectors, strict=True)
         ]
+
+    def pair(self, reference: Image.Image, query: Image.Image) -> tuple[Descriptor, Query]:
+        """A reference and a query, through the model in one batch; the reference's keypoints
+        are left for :meth:`keypoints` (a pair needs them only when its score is uncertain)."""
+        ref_vector, query_vector = self.embedder.embed([reference, query])
+        described = Descriptor(ref_vector, *phash_pair(reference), LocalFeatures.empty())
+        return described, self._queries([query], query_vector[None, :])[0]
+
+    @staticmethod
+    def keypoints(reference: Image.Image) -> LocalFeatures:
+        """The keypoints a reference keeps."""
+        return extract_local(reference, REFERENCE)

@@ -62,7 +62,10 @@ class OnnxEmbedder(Embedder):
 
     def _forward(self, batch: list[Image.Image]) -> np.ndarray:
         pixels = np.stack(
-            [np.asarray(im.resize((self.size, self.size), Image.Resampling.BILINEAR)) for im in batch]
+            [
+                np.asarray(im.resize((self.size, self.size), Image.Resampling.BILINEAR, reducing_gap=2.0))
+                for im in batch
+            ]
         )
         try:
             (out,) = self._session.run(["embedding"], {self._input: pixels})

@@ -129,7 +129,6 @@ class Scorer:
     def score(self, query: Query, reference: Descriptor) -> PairScore:
         """Score ``query`` (the suspected copy: its views so far and its mirror are tried)
         against ``reference``."""
-        cal = self.calibration
         cosines = query.vectors @ reference.vector
         normalised = cosines - self.offsets(query)
         v = int(np.argmax(normalised))
@@ -147,7 +146,7 @@ class Scorer:
             view=query.names[v],
             query_box=query.boxes[v],
         )
-        if cosine < cal.cos_floor or best.similarity >= LOCAL_CEILING:
+        if not self.could_verify(best):
             return best
         found = self._verify(query, reference)
         lifted = self.similarity(score, cosine, full, found)
@@ -161,6 +160,11 @@ class Scorer:
             query_box=found.query_box or FULL,
             reference_box=found.reference_box or FULL,
         )
+
+    def could_verify(self, score: PairScore) -> bool:
+        """Whether keypoint evidence could still change ``score``: the pair is plausible
+        (above ``cos_floor``) and not already at the keypoints' ceiling."""
+        return score.cosine >= self.calibration.cos_floor and score.similarity < LOCAL_CEILING
 
     def _verify(self, query: Query, reference: Descriptor) -> Verification:
         local, mirror = query.keypoints()

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,6 +93,40 @@ def test_make_is_deterministic_for_a_seed(originals: Path, bench: Path, tmp_path
     assert _digests(tmp_path / "again") == _digests(bench)
     make_benchmark(originals, tmp_path / "other", seed=6, sources=6, distractors=2, distractor_queries=2)
     assert _digests(tmp_path / "other") != _digests(bench)
+
+
+def test_make_adds_extra_edits_and_references(originals: Path, bench: Path, tmp_path: Path) -> None:
+    """``--extra template=1 --extra bgswap=2`` and ``--extra-references``: more queries of the
+    hard edits (background swaps only of cut-outs) and more unrelated references; the
+    regular queries stay byte-identical to a plain make with the same seed."""
+    others = tmp_path / "others"
+    others.mkdir()
+    for i, name in enumerate(["brick.png", "grass.png", "gravel.png", "page.png"]):
+        shutil.copy(DATA / name, others / f"{i}-{name}")
+    out = tmp_path / "extra"
+    manifest = make_benchmark(
+        originals,
+        out,
+        seed=5,
+        sources=6,
+        distractors=2,
+        distractor_queries=2,
+        extra_edits={"template": 1, "bgswap": 2},
+        extra_references=others,
+        extra_stride=2,
+    )
+    loaded = Benchmark.load(out)
+    extra = [q for q in loaded.queries if q.id.startswith("S")]
+    templates = [q for q in extra if q.transform == "template"]
+    swaps = [q for q in extra if q.transform == "bgswap"]
+    # 6 sources + 2 distractor query images, of which the two cut-outs may be either.
+    assert len(templates) == 8 and 0 < len(swaps) <= 4 and len(swaps) % 2 == 0
+    assert manifest["counts"]["extra_references"] == 2
+    assert sorted(r for r, _ in loaded.references if r.startswith("D")) == ["D000000", "D000001"]
+    plain = {k: v for k, v in _digests(bench).items() if "/Q" in k or "/R" in k}
+    assert {k: v for k, v in _digests(out).items() if k in plain} == plain
+    with pytest.raises(ConfigError, match="--extra: unknown edit"):
+        make_benchmark(originals, tmp_path / "bad", extra_edits={"sepia": 1})
 
 
 def test_make_refuses_impossible_requests(originals: Path, bench: Path, tmp_path: Path) -> None:

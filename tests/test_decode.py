@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lookalike.embed.decode import DEFAULT_MAX_SIDE, SUPPORTED_FORMATS, decode_image, read_image_bytes
+from lookalike.embed.decode import (
+    DEFAULT_MAX_SIDE,
+    DRAFT_SIDE,
+    SUPPORTED_FORMATS,
+    decode_image,
+    read_image_bytes,
+)
 from lookalike.errors import (
     EmptyImageError,
     ImageTooLargeError,
@@ -143,7 +149,8 @@ def test_orientation_other_containers(coffee: Image.Image, fmt: str, params: dic
 def test_large_rotated_jpeg_reports_original_upright_size(astronaut: Image.Image) -> None:
     out = decode_image(encode(astronaut.resize((3000, 2000)), "JPEG", exif=exif_orientation(6)))
     assert (out.width, out.height) == (2000, 3000)
-    assert out.image.size == (427, DEFAULT_MAX_SIDE)
+    # DCT scaling by 1/4 keeps a longer side of at least DRAFT_SIDE.
+    assert out.image.size == (500, 750) and max(out.image.size) >= DRAFT_SIDE
 
 
 def test_rgba_composited_on_white(astronaut: Image.Image) -> None:
@@ -242,7 +249,9 @@ def test_large_image_downscaled(astronaut: Image.Image, fmt: str) -> None:
     raw = encode(astronaut.resize((3000, 2000)), fmt)
     out = decode_image(raw)
     assert (out.width, out.height) == (3000, 2000)
-    assert out.image.size == (DEFAULT_MAX_SIDE, 427)
+    # A JPEG is decoded at 1/4 scale (a longer side of at least DRAFT_SIDE); other formats
+    # are decoded whole and thumbnailed to DEFAULT_MAX_SIDE.
+    assert out.image.size == ((750, 500) if fmt == "JPEG" else (DEFAULT_MAX_SIDE, 853))
     small = decode_image(raw, max_side=300)
     assert (small.width, small.height, small.image.size) == (3000, 2000, (300, 200))
     # Still the same picture after draft decoding + thumbnailing.
