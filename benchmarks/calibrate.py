@@ -212,10 +212,11 @@ def calibrate(bench: Benchmark, embedder_name: str = "sscd", threads: int | None
     encoder = Encoder(get_embedder(embedder_name, threads=threads))
     scorer = Scorer(previous, background=Background.bundled(embedder_name, previous.background_k))
     ref_ids = [r for r, _ in bench.references]
-    refs = np.concatenate(
+    refs = np.stack(
         [
-            encoder.embedder.embed([load_image(p) for _, p in bench.references[start : start + 32]])
+            desc.vector
             for start in range(0, len(bench.references), 32)
+            for desc in encoder.encode([load_image(p) for _, p in bench.references[start : start + 32]])
         ]
     )
     by_split = {

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from .embed.base import Embedder
-from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodedImage, decode_image
+from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DRAFT_SIDE, DecodedImage, decode_image
 from .embed.descriptor import Descriptor
 from .embed.encode import Encoder, Query
+from .embed.local import REFERENCE
 from .errors import LookalikeError
 from .index.catalog import NewItem, Record
 from .index.store import AddResult, Index
@@ -118,13 +119,16 @@ class Engine:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
 
-    def decode(self, source: ImageSource) -> DecodedImage:
-        return decode_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
+    def decode(self, source: ImageSource, reference: bool = False) -> DecodedImage:
+        """``reference``: the image is only described as a stored reference (model, stored
+        keypoints, thumbnail), so a JPEG may be decoded at a smaller scale."""
+        side = REFERENCE.side if reference else DRAFT_SIDE
+        return decode_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels, draft_side=side)
 
     def compare(self, source: ImageSource, target: ImageSource) -> PairScore:
         """The evidence that ``target`` copies ``source``: ``source`` is described as a
         reference is stored, ``target`` as a query (its views and mirror are tried)."""
-        original = self.decode(source).image
+        original = self.decode(source, reference=True).image
         reference, query = self.encoder.pair(original, self.decode(target).image)
         if self.scorer.wants_views(query.vectors[:1] @ reference.vector, pair=True):
             query.add_views()
@@ -154,7 +158,7 @@ class Engine:
         decoded: list[tuple[int, IngestItem, DecodedImage]] = []
         for pos, item in enumerate(items):
             try:
-                decoded.append((pos, item, self.decode(item.source)))
+                decoded.append((pos, item, self.decode(item.source, reference=True)))
             except LookalikeError as exc:
                 outcomes[pos] = IngestOutcome(item.external_id, ok=False, error=exc)
         known = {pos: index.find_sha256(img.sha256) for pos, _, img in decoded}

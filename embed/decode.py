@@ -86,8 +86,12 @@ def decode_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int = DEFAULT_MAX_SIDE,
+    draft_side: int = DRAFT_SIDE,
 ) -> DecodedImage:
     """Decode ``source`` (raw bytes or a file path) into an upright RGB image.
+
+    A JPEG is decoded by DCT scaling to the smallest scale whose longer side is still at
+    least ``draft_side`` (a stored reference needs less than a query: see the callers).
 
     EXIF orientation is applied, transparency is composited on white, palette, CMYK,
     16-bit and greyscale images become 8-bit RGB, and animations give their first frame.
@@ -119,7 +123,7 @@ def decode_image(
         if width == 0 or height == 0:
             raise NotAnImageError(f"{label}: image has no pixels ({width}x{height})")
         if fmt in ("JPEG", "MPO"):
-            scale = min(DRAFT_SIDE, max_side) / max(width, height)
+            scale = min(draft_side, max_side) / max(width, height)
             if scale < 1:
                 im.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         im.seek(0)
@@ -140,7 +144,7 @@ def decode_image(
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise TruncatedImageError(f"{label}: {fmt} data is truncated or corrupt: {exc}") from exc
     if max(rgb.size) > max_side:
-        rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=1.0)
     return DecodedImage(
         image=rgb,
         format=fmt,

@@ -19,6 +19,15 @@ from .views import FULL, Box, query_views
 __all__ = ["Encoder", "Query"]
 
 
+def _shrunk(image: Image.Image, side: int) -> Image.Image:
+    """``image`` with its longer side at most ``side`` (whole-factor reduction first: cheap)."""
+    if max(image.size) <= side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=1.0)
+    return copy
+
+
 class Query:
     """An image being matched: the full view's descriptor, the views described so far
     (``names``, ``boxes``, ``vectors`` row by row: the full view first), and what scorers
@@ -75,11 +84,13 @@ class Encoder:
         self.embedder = embedder
 
     def encode(self, images: Sequence[Image.Image]) -> list[Descriptor]:
-        """References: the vector, the pHash pair and the stored keypoints of each image."""
-        vectors = self.embedder.embed(images)
+        """References: the vector, the pHash pair and the stored keypoints of each image,
+        all from one working copy no larger than the stored keypoints need."""
+        work = [_shrunk(image, REFERENCE.side) for image in images]
+        vectors = self.embedder.embed(work)
         return [
             Descriptor(vector, *phash_pair(image), extract_local(image, REFERENCE))
-            for image, vector in zip(images, vectors, strict=True)
+            for image, vector in zip(work, vectors, strict=True)
         ]
 
     def query(self, images: Sequence[Image.Image]) -> list[Query]:

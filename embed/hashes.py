@@ -24,7 +24,7 @@ _HASH_INPUT = 64
 
 
 def _small(image: Image.Image) -> Image.Image:
-    return image.resize((_HASH_INPUT, _HASH_INPUT), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return image.resize((_HASH_INPUT, _HASH_INPUT), Image.Resampling.BILINEAR, reducing_gap=1.0)
 
 
 def phash(image: Image.Image) -> np.ndarray:

@@ -63,7 +63,7 @@ class OnnxEmbedder(Embedder):
     def _forward(self, batch: list[Image.Image]) -> np.ndarray:
         pixels = np.stack(
             [
-                np.asarray(im.resize((self.size, self.size), Image.Resampling.BILINEAR, reducing_gap=2.0))
+                np.asarray(im.resize((self.size, self.size), Image.Resampling.BILINEAR, reducing_gap=1.0))
                 for im in batch
             ]
         )

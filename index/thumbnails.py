@@ -50,7 +50,7 @@ END;
 def make_thumbnail(image: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """``image`` (an upright RGB image) as a JPEG whose longer side is at most ``side``."""
     small = image.convert("RGB")
-    small.thumbnail((side, side), Image.Resampling.LANCZOS)
+    small.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=1.0)
     buf = io.BytesIO()
     small.save(buf, "JPEG", quality=_QUALITY, optimize=True)
     return buf.getvalue()

@@ -60,8 +60,8 @@ class Calibration:
 
 
 ANCHORS: dict[str, Calibration] = {
-    "sscd": Calibration(score_match=0.514, cos_identical=0.7986),
-    "sscd-lite": Calibration(score_match=0.5224, cos_identical=0.8128),
+    "sscd": Calibration(score_match=0.5153, cos_identical=0.8027),
+    "sscd-lite": Calibration(score_match=0.5105, cos_identical=0.8061),
     # Not measured: no CLIP weights are reachable where lookalike was calibrated. CLIP cosines
     # of unrelated photos sit far higher than SSCD's; users who pick CLIP must recalibrate
     # (lookalike calibrate, lookalike bench calibrate) before trusting these numbers.
