@@ -296,6 +296,11 @@ class Index:
         with self._rw.shared():
             return self.catalog.get(external_id)
 
+    def with_id_prefix(self, prefix: str) -> list[Record]:
+        """Records whose external id starts with ``prefix`` (a video's frames)."""
+        with self._rw.shared():
+            return self.catalog.with_id_prefix(prefix)
+
     def find_sha256(self, sha256: str) -> Record | None:
         with self._rw.shared():
             return self.catalog.find_sha256(sha256)

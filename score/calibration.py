@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 
-__all__ = ["ANCHORS", "Calibration", "calibration_for"]
+__all__ = ["ANCHORS", "VIDEO_ANCHORS", "Calibration", "calibration_for", "video_calibration_for"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,15 @@ def calibration_for(embedder: str) -> Calibration:
         return ANCHORS[embedder]
     except KeyError:
         raise ConfigError(f"no calibration for embedder {embedder!r}; calibrate it first") from None
+
+
+#: Video: where a copied segment's mean frame cosine (:mod:`lookalike.score.align`) crosses
+#: 0.85 and 0.97. Fitted on the fit split of the video benchmark (data/README.md, "Video");
+#: embedders without a video fit fall back to their image anchors.
+VIDEO_ANCHORS: dict[str, Calibration] = {
+    "sscd": Calibration(cos_match=0.5948, cos_identical=0.927),
+}
+
+
+def video_calibration_for(embedder: str) -> Calibration:
+    return VIDEO_ANCHORS.get(embedder) or calibration_for(embedder)
