@@ -20,7 +20,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -33,10 +33,7 @@ from ..errors import (
     VideoDecodeError,
     VideoTooLargeError,
 )
-from .formats import SNIFF_BYTES, VIDEO_SUFFIXES, sniff_format
-
-if TYPE_CHECKING:
-    pass
+from .formats import SNIFF_BYTES, VIDEO_SUFFIXES, sniff_format, sniff_video
 
 __all__ = [
     "DEFAULT_FPS",
@@ -98,8 +95,6 @@ def is_video(source: bytes | str | Path) -> bool:
     """Whether ``source`` looks like a video: a video file suffix, or bytes that open with a
     video container's signature (and not an image's)."""
     if isinstance(source, bytes):
-        from .formats import sniff_video
-
         return sniff_format(source[:SNIFF_BYTES]) is None and sniff_video(source[:SNIFF_BYTES]) is not None
     return Path(source).suffix.lower() in VIDEO_SUFFIXES
 
