@@ -17,7 +17,7 @@ from .errors import install_error_handlers
 from .fetch import Fetcher
 from .inputs import BodyLimitMiddleware, document_bodies
 from .metrics import Metrics, MetricsMiddleware
-from .routes import health, index_images, listings, match, search
+from .routes import health, index_images, listings, match, search, video
 from .routes import metrics as metrics_route
 from .service import Service, index_path
 from .settings import Settings, get_settings
@@ -68,10 +68,14 @@ def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = No
     install_error_handlers(app)
     keyed = [Depends(require_api_key)]
     app.include_router(health.router)
-    for router in (match.router, search.router, listings.router, index_images.router):
+    for router in (match.router, video.router, search.router, listings.router, index_images.router):
         app.include_router(router, dependencies=keyed)
     app.include_router(metrics_route.router, dependencies=[] if settings.metrics_public else keyed)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        prefixes={"/video/": max(settings.max_request_bytes, settings.max_video_request_bytes)},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts refused bodies too
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -51,7 +51,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(found), unit="file", desc="ingest", disable=args.quiet, file=sys.stderr)
     try:
         flow = VideoFlow(engine)
-        for (ext_id, path), outcome in zip(
+        for (_, path), outcome in zip(
             videos, flow.ingest([VideoIngestItem(e, p) for e, p in videos], progress=bar.update), strict=True
         ):
             if outcome.result is None:

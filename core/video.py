@@ -354,7 +354,10 @@ class VideoFlow:
         """Top-``k`` references for an image query, where a video counts once: its score is
         its best frame's, and ``timestamps`` are the frames that match (at or above the
         threshold; the best frame if none does)."""
-        hits = self.engine.search(query, max(4 * k, 50))
+        hits = self.engine.search(query, k)
+        if any("video" in h.record.metadata for h in hits):
+            # frames of one video crowd the list: look further, then group
+            hits = self.engine.search(query, max(4 * k, 50))
         out: list[Hit | VideoHit] = []
         videos: dict[str, list[Hit]] = {}
         for hit in hits:
