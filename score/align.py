@@ -37,7 +37,7 @@ __all__ = ["AlignParams", "Alignment", "align"]
 
 @dataclass(frozen=True)
 class AlignParams:
-    min_cos: float = 0.35
+    min_cos: float = 0.30
     top_k: int = 5
     tol: float = 1.0
     max_gap: float = 3.0
@@ -104,7 +104,9 @@ def align(
     speeds = np.exp(np.linspace(np.log(p.min_speed), np.log(p.max_speed), p.speeds))
     alive = np.ones(n_t, dtype=bool)
     found: list[Alignment] = []
-    while len(found) < p.max_segments:
+    for _ in range(4 * p.max_segments):  # each round removes votes: bounded
+        if len(found) >= p.max_segments:
+            break
         live = alive[rows]
         r, c, w = rows[live], cols[live], weights[live]
         if len(r) < min_frames:
@@ -112,6 +114,7 @@ def align(
         speed, offset, votes = _peak(t_tgt[r], t_src[c], w, speeds, p.tol)
         if votes <= 0:
             break
+        peak_speed, peak_offset = speed, offset
         # 2. refine the line on the votes near it; keep whichever line (the cell's, the
         # fit's, or speed 1 through the same point) frames agree with best. Static footage
         # fits many speeds equally: the prior and the speed-1 candidate keep it at 1.
@@ -130,8 +133,10 @@ def align(
         # 3. walk along the line
         segments = _walk(sim, t_tgt, t_src, speed, offset, alive, p, min_frames)
         if not segments:
-            # no run on this line: drop its votes and try the next cell
-            on_line = np.abs(t_src[rows] - (speed * t_tgt[rows] + offset)) <= p.tol
+            # no run on this line: drop its votes and the cell's, and try the next cell
+            on_line = (np.abs(t_src[rows] - (speed * t_tgt[rows] + offset)) <= p.tol) | (
+                np.abs(t_src[rows] - (peak_speed * t_tgt[rows] + peak_offset)) <= 1.5 * p.tol
+            )
             weights = np.where(on_line & alive[rows], 0.0, weights)
             if not (weights > 0).any():
                 break
