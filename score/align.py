@@ -127,8 +127,15 @@ def align(
         if near.any():
             mid = float(np.average(t_tgt[r][near], weights=w[near]))
             lines.append((1.0, speed * mid + offset - mid))
+        # each row's best frame near the line, fitted again (the votes are top-k, this is top-1)
+        for line in list(lines):
+            refit = _refit(sim, t_tgt, t_src, line[0], line[1], alive, p)
+            if refit is not None:
+                lines.append(refit)
+        tight = max(_step(t_src) / 2, 0.1)
         speed, offset = max(
-            lines, key=lambda line: _support(sim, t_tgt, t_src, line[0], line[1], alive, p) * _prior(line[0])
+            lines,
+            key=lambda line: _support(sim, t_tgt, t_src, line[0], line[1], alive, p, tight) * _prior(line[0]),
         )
         # 3. walk along the line
         segments = _walk(sim, t_tgt, t_src, speed, offset, alive, p, min_frames)
@@ -145,9 +152,11 @@ def align(
             continue
         for first, last, cos, n in segments:
             alive[first : last + 1] = False
-            ts, te = max(0.0, t_tgt[first] - h_t), min(dur_tgt, t_tgt[last] + h_t)
-            ss = speed * t_tgt[first] + offset - speed * h_t
-            se = speed * t_tgt[last] + offset + speed * h_t
+            # a sampled frame stands for half a step either side; the first and last
+            # samples stand for the clip's start and end
+            ts = 0.0 if first == 0 else max(0.0, t_tgt[first] - h_t)
+            te = dur_tgt if last == n_t - 1 else min(dur_tgt, t_tgt[last] + h_t)
+            ss, se = speed * ts + offset, speed * te + offset
             ss, se = max(0.0, min(float(ss), dur_src)), max(0.0, min(float(se), dur_src))
             ts, te = float(ts), float(te)
             if se - ss < h_s:  # the line leaves the source: not a segment
@@ -191,8 +200,9 @@ def _peak(
 
 
 def _prior(speed: float) -> float:
-    """A mild preference for unchanged speed: 2x or 0.5x needs 10 % more support."""
-    return 1.0 - 0.1 * abs(float(np.log2(speed)))
+    """A tie-breaker for unchanged speed (static footage fits every speed): 2x or 0.5x
+    needs 3 % more support."""
+    return 1.0 - 0.03 * abs(float(np.log2(speed)))
 
 
 def _along(
@@ -216,9 +226,38 @@ def _support(
     offset: float,
     alive: np.ndarray,
     p: AlignParams,
+    tol: float,
 ) -> float:
-    along = _along(sim, t_tgt, t_src, speed, offset, p.tol)
+    along = _along(sim, t_tgt, t_src, speed, offset, tol)
     return float(np.clip(along[alive] - p.min_cos, 0, None).sum())
+
+
+def _refit(
+    sim: np.ndarray,
+    t_tgt: np.ndarray,
+    t_src: np.ndarray,
+    speed: float,
+    offset: float,
+    alive: np.ndarray,
+    p: AlignParams,
+) -> tuple[float, float] | None:
+    """The line through each live row's best source frame within ``tol`` of a line."""
+    expect = speed * t_tgt + offset
+    lo = np.searchsorted(t_src, expect - p.tol, side="left")
+    hi = np.searchsorted(t_src, expect + p.tol, side="right")
+    xs, ys, ws = [], [], []
+    for i in np.flatnonzero(alive & (hi > lo)):
+        j = lo[i] + int(np.argmax(sim[i, lo[i] : hi[i]]))
+        if sim[i, j] >= p.min_cos:
+            xs.append(t_tgt[i])
+            ys.append(t_src[j])
+            ws.append(sim[i, j] - p.min_cos)
+    if len(xs) < 3 or np.ptp(xs) <= 0:
+        return None
+    fit_speed, fit_offset = np.polyfit(xs, ys, 1, w=ws)
+    if not p.min_speed * 0.9 <= fit_speed <= p.max_speed * 1.1:
+        return None
+    return float(fit_speed), float(fit_offset)
 
 
 def _walk(
