@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..embed.video import DEFAULT_FPS
 from ..factory import open_engine
 from ..score.decision import MATCH_THRESHOLD
 from ..video import VideoFlow, VideoIngestItem
@@ -87,7 +88,7 @@ def run_video_benchmark(
     index_dir = out / "index"
     shutil.rmtree(index_dir, ignore_errors=True)
     engine = open_engine(index_dir, create=True, threads=threads)
-    flow = VideoFlow(engine, **({"fps": fps} if fps else {}))
+    flow = VideoFlow(engine, fps=fps or DEFAULT_FPS)
     t0 = time.perf_counter()
     flow.ingest([VideoIngestItem(r, bench / "refs" / r) for r in refs])
     ingest_s = time.perf_counter() - t0
@@ -136,8 +137,8 @@ def run_video_benchmark(
     seg_preds_edited = [p for p in seg_preds if p.query in with_segments]
     good, found = boundary_accuracy(seg_preds_edited, seg_truth)
     best: dict[tuple[str, str], float] = {}
-    for qid, rid, s in video_preds:
-        best[(qid, rid)] = max(s, best.get((qid, rid), 0.0))
+    for qid, rid, score in video_preds:
+        best[(qid, rid)] = max(score, best.get((qid, rid), 0.0))
     recall85 = sum(best.get(p, 0.0) >= MATCH_THRESHOLD for p in truth) / max(1, len(truth))
     false_pos = sorted(
         (f"{q} vs {r}: {s:.3f}" for (q, r), s in best.items() if (q, r) not in truth and s >= MATCH_THRESHOLD)
