@@ -18,7 +18,7 @@ from .fetch import Fetcher
 from .inputs import BodyLimitMiddleware, document_bodies
 from .metrics import Metrics, MetricsMiddleware
 from .playground import Playground
-from .routes import health, index_images, listings, match, playground, search, thumbnails
+from .routes import health, index_images, listings, match, playground, search, thumbnails, video
 from .routes import metrics as metrics_route
 from .service import Service, index_path
 from .settings import Settings, get_settings
@@ -80,13 +80,17 @@ def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = No
     for router in (match.router, search.router):
         app.include_router(router, dependencies=[Depends(require_api_key_or_playground_token)])
     # thumbnails first: its path is more specific than GET /index/images/{id:path}.
-    for router in (listings.router, thumbnails.router, index_images.router):
+    for router in (video.router, listings.router, thumbnails.router, index_images.router):
         app.include_router(router, dependencies=keyed)
     if settings.playground != "off":
         app.state.playground = Playground(settings)
         app.include_router(playground.router)
     app.include_router(metrics_route.router, dependencies=[] if settings.metrics_public else keyed)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        prefixes={"/video/": max(settings.max_request_bytes, settings.max_video_request_bytes)},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts refused bodies too
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -27,7 +27,7 @@ import anyio
 import httpx
 
 from ..embed.decode import DEFAULT_MAX_BYTES
-from ..embed.formats import SNIFF_BYTES, sniff_format
+from ..embed.formats import SNIFF_BYTES, sniff_format, sniff_video
 from ..errors import (
     EmptyImageError,
     FetchError,
@@ -213,8 +213,9 @@ class Fetcher:
     async def vet(self, url: httpx.URL) -> Hop:
         return await self.guard.vet(url)
 
-    async def fetch(self, url: str) -> bytes:
-        """The image bytes at ``url``, or a :class:`~lookalike.errors.FetchError`."""
+    async def fetch(self, url: str, *, video: bool = False, max_bytes: int | None = None) -> bytes:
+        """The image bytes at ``url`` (``video``: a video's, under ``max_bytes``), or a
+        :class:`~lookalike.errors.FetchError`."""
         parsed = _parse(url)
         # A URL httpx itself would refuse (no scheme, an odd one) gets the guard's answer.
         self.guard.target(parsed)
@@ -224,7 +225,7 @@ class Fetcher:
                     label = _label(response.url)
                     if not response.is_success:
                         raise FetchError(f"{label} answered HTTP {response.status_code}")
-                    return await self._read(response, label)
+                    return await self._read(response, label, video, max_bytes or self.max_bytes)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise FetchTimeoutError(
                 f"{_label(parsed)}: no complete answer within {self.timeout_s:g} s"
@@ -234,28 +235,33 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise FetchError(f"{_label(parsed)}: {type(exc).__name__}: {exc}") from exc
 
-    async def _read(self, response: httpx.Response, label: str) -> bytes:
+    async def _read(self, response: httpx.Response, label: str, video: bool, max_bytes: int) -> bytes:
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise RemoteTooLargeError(f"{label}: {declared} bytes is over the {self.max_bytes}-byte limit")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise RemoteTooLargeError(f"{label}: {declared} bytes is over the {max_bytes}-byte limit")
         if response.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
             raise FetchError(f"{label}: sent a content-encoded body although none was accepted")
         body = bytearray()
         async for chunk in response.aiter_raw():
             sniffed_before = len(body) >= SNIFF_BYTES
             body += chunk
-            if len(body) > self.max_bytes:
-                raise RemoteTooLargeError(f"{label}: body is over the {self.max_bytes}-byte limit")
+            if len(body) > max_bytes:
+                raise RemoteTooLargeError(f"{label}: body is over the {max_bytes}-byte limit")
             if not sniffed_before and len(body) >= SNIFF_BYTES:
-                self._require_image(bytes(body[:SNIFF_BYTES]), response, label)
+                self._require_image(bytes(body[:SNIFF_BYTES]), response, label, video)
         if not body:
             raise EmptyImageError(f"{label}: empty body")
         if len(body) < SNIFF_BYTES:
-            self._require_image(bytes(body), response, label)
+            self._require_image(bytes(body), response, label, video)
         return bytes(body)
 
     @staticmethod
-    def _require_image(head: bytes, response: httpx.Response, label: str) -> None:
+    def _require_image(head: bytes, response: httpx.Response, label: str, video: bool = False) -> None:
+        if video:
+            if sniff_video(head) is None:
+                kind = response.headers.get("content-type", "unknown type")
+                raise UnsupportedFormatError(f"{label}: the content is not a supported video ({kind[:60]})")
+            return
         if sniff_format(head) is None:
             kind = response.headers.get("content-type", "unknown type")
             raise UnsupportedFormatError(f"{label}: the content is not a supported image ({kind[:60]})")

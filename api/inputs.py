@@ -58,17 +58,21 @@ class BodyLimitMiddleware:
     """Refuse a body over ``max_bytes``: at once by its Content-Length, or as soon as a
     chunked body passes the cap, before it is read whole."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, prefixes: dict[str, int] | None = None) -> None:
+        """``prefixes``: path prefix -> its own cap (videos are larger than images)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.prefixes = prefixes or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = str(scope.get("path", ""))
+        cap = next((c for p, c in self.prefixes.items() if path.startswith(p)), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(self._error(int(declared)))(scope, receive, send)
+        if declared.isdigit() and int(declared) > cap:
+            await error_response(self._error(int(declared), cap))(scope, receive, send)
             return
         received = 0
 
@@ -77,14 +81,14 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._error(received)
+                if received > cap:
+                    raise self._error(received, cap)
             return message
 
         await self.app(scope, limited, send)
 
-    def _error(self, size: int) -> RequestTooLargeError:
-        return RequestTooLargeError(f"request body of {size}+ bytes is over the {self.max_bytes}-byte limit")
+    def _error(self, size: int, cap: int) -> RequestTooLargeError:
+        return RequestTooLargeError(f"request body of {size}+ bytes is over the {cap}-byte limit")
 
 
 def _field_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +112,10 @@ class JsonOrForm(Generic[M]):
     a body the model refuses is the service's 422.
     """
 
-    def __init__(self, model: type[M]) -> None:
+    def __init__(self, model: type[M], cap: str = "max_image_bytes") -> None:
         self.model = model
+        #: the settings field that caps a file part
+        self.cap = cap
         properties: dict[str, dict[str, Any]] = model.model_json_schema(ref_template=_REF)["properties"]
         self._fields = {model.model_fields[n].alias or n: _field_schema(s) for n, s in properties.items()}
         self._files = {n for n, s in self._fields.items() if s.get("contentEncoding") == "base64"}
@@ -125,7 +131,7 @@ class JsonOrForm(Generic[M]):
         raise UnsupportedMediaTypeError(f"send application/json or multipart/form-data, not {media[:80]}")
 
     async def _read_form(self, request: Request, service: ServiceDep) -> M:
-        max_bytes = service.settings.max_image_bytes
+        max_bytes: int = getattr(service.settings, self.cap)
         fields: dict[str, str] = {}
         files: dict[str, bytes] = {}
         uploads: dict[str, bytes | LookalikeError] = {}
@@ -192,10 +198,10 @@ class JsonOrForm(Generic[M]):
         }
 
 
-def json_or_form(model: type[M]) -> Any:
+def json_or_form(model: type[M], cap: str = "max_image_bytes") -> Any:
     """``Annotated[Model, json_or_form(Model)]``: the request body, JSON or multipart, as
-    ``Model`` (see :class:`JsonOrForm`)."""
-    return Depends(JsonOrForm(model))
+    ``Model`` (see :class:`JsonOrForm`); ``cap`` names the setting that caps a file part."""
+    return Depends(JsonOrForm(model, cap))
 
 
 def _readers(dependant: Dependant) -> Iterator[JsonOrForm[Any]]:

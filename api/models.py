@@ -50,6 +50,9 @@ __all__ = [
     "SearchHit",
     "SearchRequest",
     "SearchResponse",
+    "VideoMatchRequest",
+    "VideoMatchResponse",
+    "VideoSegment",
     "WithUploads",
 ]
 
@@ -217,6 +220,85 @@ class MatchResponse(BaseModel):
     explain: Explain | None = Field(default=None, description="with explain=true only")
 
 
+class VideoMatchRequest(BaseModel):
+    """Two videos: does the target copy (part of) the source? The same keys as
+    ``/image/match``, with ``*_video`` for inline or uploaded videos."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source_url": "https://cdn.example.com/catalog/unboxing.mp4",
+                    "target_url": "https://cdn.example.com/listings/987.mp4",
+                }
+            ]
+        },
+    )
+
+    source_url: ImageURL | None = None
+    target_url: ImageURL | None = None
+    source_video: ImageBytes | None = Field(default=None, description="the original video")
+    target_video: ImageBytes | None = Field(default=None, description="the suspected copy")
+
+    @model_validator(mode="after")
+    def _check(self) -> VideoMatchRequest:
+        _one_image(self.source_url, self.source_video, "source_url and source_video")
+        _one_image(self.target_url, self.target_video, "target_url and target_video")
+        return self
+
+    @property
+    def source(self) -> str | bytes:
+        return _one_image(self.source_url, self.source_video, "source_url and source_video")
+
+    @property
+    def target(self) -> str | bytes:
+        return _one_image(self.target_url, self.target_video, "target_url and target_video")
+
+
+class VideoSegment(BaseModel):
+    """A copied segment: where it is in the source and in the target (seconds)."""
+
+    source_start: float
+    source_end: float
+    target_start: float
+    target_end: float
+    similarity_score: float
+
+
+class VideoMatchResponse(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "match": True,
+                    "confidence": "high",
+                    "similarity_score": 0.9731,
+                    "processing_time_ms": 2120,
+                    "media_type": "video",
+                    "matched_segments": [
+                        {
+                            "source_start": 12.0,
+                            "source_end": 31.5,
+                            "target_start": 0.0,
+                            "target_end": 19.5,
+                            "similarity_score": 0.9731,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    match: bool
+    confidence: Confidence
+    similarity_score: float = Field(description="the best segment's, on the /image/match scale")
+    processing_time_ms: int = Field(description="decode, describe and align (downloads excluded)")
+    media_type: Literal["video"] = "video"
+    matched_segments: list[VideoSegment] = Field(default_factory=list, description="best first")
+
+
 class ImageQuery(BaseModel):
     """One query image, by URL or inline."""
 
@@ -261,6 +343,9 @@ class ReferenceHit(BaseModel):
 
 
 class SearchHit(ReferenceHit):
+    timestamps: list[float] | None = Field(
+        default=None, description="a reference video: the times (s) of its frames that match the image"
+    )
     match: bool | None = Field(default=None, description="with confirm only")
     confidence: Confidence | None = Field(default=None, description="with confirm only")
     thumbnail: str | None = Field(

@@ -16,10 +16,12 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
+from ..embed.video import VideoLimits
 from ..engine import Engine
 from ..errors import ConfigError
 from ..factory import open_engine
 from ..index.store import Index
+from ..video import VideoFlow
 from .fetch import Fetcher
 from .settings import Settings
 
@@ -57,6 +59,15 @@ class Service:
         self.index: Index = engine.index
         self.fetcher = fetcher
         self.limiter = anyio.CapacityLimiter(settings.workers)
+        self.video = VideoFlow(
+            engine,
+            fps=settings.video_fps,
+            limits=VideoLimits(
+                max_bytes=settings.max_video_bytes,
+                max_duration_s=settings.max_video_duration_s,
+                max_frame_pixels=settings.max_video_frame_pixels,
+            ),
+        )
 
     @classmethod
     async def start(cls, settings: Settings, fetcher: Fetcher | None = None) -> Service:
@@ -70,6 +81,12 @@ class Service:
     async def image(self, ref: str | bytes) -> bytes:
         """The bytes of an image sent inline (bytes) or by URL (str)."""
         return ref if isinstance(ref, bytes) else await self.fetcher.fetch(ref)
+
+    async def video_bytes(self, ref: str | bytes) -> bytes:
+        """The bytes of a video sent inline or by URL (under the video byte cap)."""
+        if isinstance(ref, bytes):
+            return ref
+        return await self.fetcher.fetch(ref, video=True, max_bytes=self.settings.max_video_bytes)
 
     async def close(self) -> None:
         await self.fetcher.aclose()

@@ -17,6 +17,12 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ..embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from ..embed.video import (
+    DEFAULT_FPS,
+    DEFAULT_MAX_DURATION_S,
+    DEFAULT_MAX_FRAME_PIXELS,
+    DEFAULT_MAX_VIDEO_BYTES,
+)
 
 __all__ = ["Settings", "get_settings"]
 
@@ -65,6 +71,17 @@ class Settings(BaseSettings):
     )
     max_image_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
     max_request_bytes: int = Field(default=48 * 1024 * 1024, gt=0, description="whole request body")
+    max_video_bytes: int = Field(
+        default=DEFAULT_MAX_VIDEO_BYTES, gt=0, description="per video: upload, base64 or download"
+    )
+    max_video_duration_s: float = Field(default=DEFAULT_MAX_DURATION_S, gt=0)
+    max_video_frame_pixels: int = Field(default=DEFAULT_MAX_FRAME_PIXELS, gt=0)
+    video_fps: float = Field(default=DEFAULT_FPS, gt=0, le=30, description="frames a second sampled")
+    max_video_request_bytes: int = Field(
+        default=2 * DEFAULT_MAX_VIDEO_BYTES + 1024 * 1024,
+        gt=0,
+        description="whole request body on /video/ routes (two videos; base64 adds a third)",
+    )
     max_batch_items: int = Field(default=256, ge=1, description="images per POST /index/images")
 
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="inference threads")

@@ -1,8 +1,9 @@
-"""``lookalike bench make``, ``run`` and ``calibrate``."""
+"""``lookalike bench make``, ``run``, ``calibrate``, ``make-video`` and ``run-video``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from ..benchmarks.make import make_benchmark
 from ..benchmarks.methods import DEFAULT_METHODS, METHODS, MethodOptions
 from ..benchmarks.report import write_report
 from ..benchmarks.runner import run_method
+from ..benchmarks.video_make import make_video_benchmark
+from ..benchmarks.video_run import run_video_benchmark
 from ..embed.registry import MODELS
 
 __all__ = ["configure"]
@@ -78,6 +81,32 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(text)
     print(text)
+    return 0
+
+
+def cmd_make_video(args: argparse.Namespace) -> int:
+    manifest = make_video_benchmark(
+        args.originals,
+        args.out,
+        seed=args.seed,
+        queries_per_ref=args.queries_per_ref,
+        unrelated=args.unrelated,
+    )
+    print(f"wrote {args.out}: {json.dumps(manifest['counts'])}")
+    return 0
+
+
+def cmd_run_video(args: argparse.Namespace) -> int:
+    run = run_video_benchmark(
+        args.bench,
+        args.out,
+        split=args.split,
+        peers=not args.no_peers,
+        threads=args.threads,
+        fps=args.fps,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(run.text)
     return 0
 
 
@@ -152,3 +181,20 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--offset", type=int, default=0, help="starting at this one")
     p.add_argument("--out", type=Path, default=None, help="default: the package's score/background/")
     p.set_defaults(func=cmd_background)
+
+    p = sub.add_parser("make-video", help="write a video benchmark (references, edited queries, segments)")
+    p.add_argument("--originals", required=True, help="folder of reference clips (manifest.csv optional)")
+    p.add_argument("--out", required=True, help="new benchmark folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--queries-per-ref", type=int, default=8, help="edited queries per reference (default 8)")
+    p.add_argument("--unrelated", type=int, default=12, help="unrelated clips (default 12)")
+    p.set_defaults(func=cmd_make_video)
+
+    p = sub.add_parser("run-video", help="video benchmark: µAP (video, segment), recall, FPs, speed, vPDQ")
+    p.add_argument("--bench", required=True, help="benchmark folder (lookalike bench make-video)")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--split", choices=("fit", "test", "all"), default="test")
+    p.add_argument("--fps", type=float, default=None, help="frames a second sampled (default: the library's)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--no-peers", action="store_true", help="skip vPDQ")
+    p.set_defaults(func=cmd_run_video)

@@ -25,6 +25,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     with Index.open(args.index, writable=True, store=args.store) as index:
         deleted = index.delete(args.ids)
+        # A video id stands for its frame records (<id>#t=<seconds>, lookalike.video).
+        for video_id in sorted(set(args.ids) - set(deleted)):
+            frames = [
+                r.external_id
+                for r in index.with_id_prefix(video_id + "#t=")
+                if r.metadata.get("video") == video_id
+            ]
+            if frames and index.delete(frames):
+                deleted.append(video_id)
         index.save()
     missing = sorted(set(args.ids) - set(deleted))
     if args.json:

@@ -10,14 +10,31 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..api.models import GateResponse, MatchResponse
+from ..api.models import GateResponse, MatchResponse, SearchHit, VideoMatchResponse
 from ..embed.files import iter_image_files
+from ..embed.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..embed.video import is_video
 from ..engine import Engine, IngestItem
 from ..errors import LookalikeError
 from ..factory import open_engine
 from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
 from ..score.gate import GateRule
+from ..video import VideoFlow, VideoIngestItem
 from .options import engine_options, model_options, print_json, store_option
+
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
+def _is_video_file(path: str | Path) -> bool:
+    """By suffix, else by the first bytes (a video saved without its suffix)."""
+    if is_video(path):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return is_video(f.read(64))
+    except OSError:
+        return False
+
 
 __all__ = ["configure"]
 
@@ -26,11 +43,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     engine = open_engine(args.index, create=True, **engine_options(args))
     index = engine.index
     assert index is not None
-    files = list(iter_image_files(args.paths))
+    found = list(iter_image_files(args.paths, MEDIA_SUFFIXES))
+    videos = [(ext_id, path) for ext_id, path in found if _is_video_file(path)]
+    files = [item for item in found if item not in videos]
     failed: list[dict[str, str]] = []
     added = replaced = duplicates = 0
-    bar = tqdm(total=len(files), unit="img", desc="ingest", disable=args.quiet, file=sys.stderr)
+    bar = tqdm(total=len(found), unit="file", desc="ingest", disable=args.quiet, file=sys.stderr)
     try:
+        flow = VideoFlow(engine)
+        for (_, path), outcome in zip(
+            videos, flow.ingest([VideoIngestItem(e, p) for e, p in videos], progress=bar.update), strict=True
+        ):
+            if outcome.result is None:
+                failed.append({"path": str(path), "error": str(outcome.error)})
+                if not args.json:
+                    tqdm.write(f"skipped {path}: {outcome.error}", file=sys.stderr)
+                continue
+            added += 1
+            replaced += outcome.result.replaced
         for start in range(0, len(files), args.batch_size):
             batch = files[start : start + args.batch_size]
             for outcome, (_, path) in zip(
@@ -60,7 +90,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print(
-            f"ingested {added} image(s) into {args.index} "
+            f"ingested {added} image(s) or video(s) into {args.index} "
             f"({replaced} replaced, {duplicates} byte-duplicates, "
             f"{len(failed)} failed)"
         )
@@ -73,7 +103,7 @@ def _each_query(args: argparse.Namespace, answer: Callable[[Engine, Path], None]
     engine = open_engine(args.index, **engine_options(args))
     errors = 0
     try:
-        for _, path in iter_image_files(args.paths):
+        for _, path in iter_image_files(args.paths, MEDIA_SUFFIXES):
             try:
                 answer(engine, path)
             except LookalikeError as exc:
@@ -87,7 +117,20 @@ def _each_query(args: argparse.Namespace, answer: Callable[[Engine, Path], None]
 
 def cmd_search(args: argparse.Namespace) -> int:
     def answer(engine: Engine, path: Path) -> None:
-        results = [{"id": h.external_id, "score": h.score.similarity} for h in engine.search(path, args.k)]
+        flow = VideoFlow(engine)
+        results: list[dict[str, object]]
+        if _is_video_file(path):
+            results = [
+                {"id": h.external_id, "score": h.similarity, "segments": h.segments}
+                for h in flow.search(path, args.k)
+            ]
+        else:
+            results = [
+                SearchHit.model_validate(h, from_attributes=True).model_dump(
+                    mode="json", include={"id", "score", "timestamps"}, exclude_none=True
+                )
+                for h in flow.search_image(path, args.k)
+            ]
         if args.json:
             print_json({"query": str(path), "results": results})
         else:
@@ -118,6 +161,21 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     engine = open_engine(**engine_options(args))
+    if _is_video_file(args.source) or _is_video_file(args.target):
+        video = VideoMatchResponse.model_validate(
+            VideoFlow(engine).match(args.source, args.target), from_attributes=True
+        )
+        if args.json:
+            print_json(video.model_dump(mode="json"))
+        else:
+            verdict = "MATCH" if video.match else "no match"
+            print(f"{verdict}: similarity {video.similarity_score:.4f} ({video.confidence} confidence)")
+            for seg in video.matched_segments:
+                print(
+                    f"  source {seg.source_start:.2f}-{seg.source_end:.2f} s  "
+                    f"target {seg.target_start:.2f}-{seg.target_end:.2f} s  {seg.similarity_score:.4f}"
+                )
+        return 0
     answer = engine.match(args.source, args.target, explain=args.explain)
     result = MatchResponse.model_validate(answer, from_attributes=True)
     if args.json:
@@ -142,7 +200,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
         p.set_defaults(func=cmd_match)
         return
     p.add_argument("--index", required=True, help="index folder")
-    p.add_argument("paths", nargs="+", help="image files or folders")
+    p.add_argument("paths", nargs="+", help="image or video files, or folders")
     p.add_argument("--json", action="store_true")
     if command == "ingest":
         p.add_argument("--batch-size", type=int, default=32)

@@ -10,6 +10,12 @@ carries a stable ``code`` and the HTTP status the service answers with::
     │   │   ├── EmptyImageError         400 empty_image
     │   │   ├── NotAnImageError         400 not_an_image
     │   │   └── TruncatedImageError     400 truncated_image
+    │   ├── VideoDecodeError            400 undecodable_video (a corrupt container or stream)
+    │   │   ├── TruncatedVideoError     400 truncated_video
+    │   │   ├── NoVideoStreamError      400 no_video_stream (audio only, or no stream at all)
+    │   │   ├── NotAVideoError          400 not_a_video (an image sent as a video)
+    │   │   └── EmptyVideoError         400 empty_video (no frame decodes)
+    │   ├── VideoTooLargeError          413 video_too_large (bytes, duration, frame size)
     │   ├── UnsupportedFormatError      415 unsupported_format
     │   ├── ImageTooLargeError          413 image_too_large  (bytes, pixels, decompression bombs)
     │   ├── RequestTooLargeError        413 request_too_large (an HTTP request body over the cap)
@@ -44,6 +50,7 @@ __all__ = [
     "DecodeError",
     "EmbedderMismatchError",
     "EmptyImageError",
+    "EmptyVideoError",
     "FetchError",
     "FetchTimeoutError",
     "ForbiddenError",
@@ -60,15 +67,20 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelError",
     "ModelUnavailableError",
+    "NoVideoStreamError",
+    "NotAVideoError",
     "NotAnImageError",
     "RateLimitedError",
     "RemoteTooLargeError",
     "RequestTooLargeError",
     "TokenExpiredError",
     "TruncatedImageError",
+    "TruncatedVideoError",
     "UnsafeURLError",
     "UnsupportedFormatError",
     "UnsupportedMediaTypeError",
+    "VideoDecodeError",
+    "VideoTooLargeError",
 ]
 
 
@@ -98,6 +110,31 @@ class NotAnImageError(DecodeError):
 
 class TruncatedImageError(DecodeError):
     code = "truncated_image"
+
+
+class VideoDecodeError(InputError):
+    code = "undecodable_video"
+
+
+class TruncatedVideoError(VideoDecodeError):
+    code = "truncated_video"
+
+
+class NoVideoStreamError(VideoDecodeError):
+    code = "no_video_stream"
+
+
+class NotAVideoError(VideoDecodeError):
+    code = "not_a_video"
+
+
+class EmptyVideoError(VideoDecodeError):
+    code = "empty_video"
+
+
+class VideoTooLargeError(InputError):
+    code = "video_too_large"
+    http_status = 413
 
 
 class UnsupportedFormatError(InputError):

@@ -21,11 +21,12 @@ __all__ = ["Encoder", "Query"]
 
 def _shrunk(image: Image.Image, side: int) -> Image.Image:
     """``image`` with its longer side at most ``side`` (whole-factor reduction first: cheap)."""
-    if max(image.size) <= side:
+    w, h = image.size
+    scale = side / max(w, h)
+    if scale >= 1:
         return image
-    copy = image.copy()
-    copy.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=1.0)
-    return copy
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 
 
 class Query:
@@ -87,30 +88,36 @@ class Encoder:
         """References: the vector, the pHash pair and the stored keypoints of each image,
         all from one working copy no larger than the stored keypoints need."""
         work = [_shrunk(image, REFERENCE.side) for image in images]
-        vectors = self.embedder.embed(work)
+        vectors = self.embedder.embed(work)  # described from the same copy as in pair()
         return [
             Descriptor(vector, *phash_pair(image), extract_local(image, REFERENCE))
             for image, vector in zip(work, vectors, strict=True)
         ]
 
     def query(self, images: Sequence[Image.Image]) -> list[Query]:
-        """Queries: the full view and the pHash pair now; views and keypoints on demand."""
-        return self._queries(images, self.embedder.embed(images))
+        """Queries: the full view and the pHash pair now; views and keypoints on demand. The
+        full view is described from the same working copy as a reference, so an image
+        matches itself exactly; views and keypoints use the whole image."""
+        work = [_shrunk(image, REFERENCE.side) for image in images]
+        return self._queries(images, work, self.embedder.embed(work))
 
-    def _queries(self, images: Sequence[Image.Image], vectors: np.ndarray) -> list[Query]:
+    def _queries(
+        self, images: Sequence[Image.Image], work: Sequence[Image.Image], vectors: np.ndarray
+    ) -> list[Query]:
         return [
-            Query(Descriptor(vector, *phash_pair(image), LocalFeatures.empty()), image, self.embedder)
-            for image, vector in zip(images, vectors, strict=True)
+            Query(Descriptor(vector, *phash_pair(small), LocalFeatures.empty()), image, self.embedder)
+            for image, small, vector in zip(images, work, vectors, strict=True)
         ]
 
     def pair(self, reference: Image.Image, query: Image.Image) -> tuple[Descriptor, Query]:
         """A reference and a query, through the model in one batch; the reference's keypoints
         are left for :meth:`keypoints` (a pair needs them only when its score is uncertain)."""
-        ref_vector, query_vector = self.embedder.embed([reference, query])
-        described = Descriptor(ref_vector, *phash_pair(reference), LocalFeatures.empty())
-        return described, self._queries([query], query_vector[None, :])[0]
+        ref_work, query_work = _shrunk(reference, REFERENCE.side), _shrunk(query, REFERENCE.side)
+        ref_vector, query_vector = self.embedder.embed([ref_work, query_work])
+        described = Descriptor(ref_vector, *phash_pair(ref_work), LocalFeatures.empty())
+        return described, self._queries([query], [query_work], query_vector[None, :])[0]
 
     @staticmethod
     def keypoints(reference: Image.Image) -> LocalFeatures:
         """The keypoints a reference keeps."""
-        return extract_local(reference, REFERENCE)
+        return extract_local(_shrunk(reference, REFERENCE.side), REFERENCE)

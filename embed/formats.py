@@ -15,8 +15,11 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "SNIFF_BYTES",
     "SUPPORTED_FORMATS",
+    "VIDEO_FORMATS",
+    "VIDEO_SUFFIXES",
     "ImageFormat",
     "sniff_format",
+    "sniff_video",
 ]
 
 #: Byte patterns that must all hold: (offset, bytes).
@@ -61,3 +64,27 @@ SNIFF_BYTES = max(at + len(magic) for fmt in FORMATS for sig in fmt.signatures f
 def sniff_format(head: bytes) -> str | None:
     """The name of the format the first bytes announce, or None."""
     return next((fmt.name for fmt in FORMATS if fmt.matches(head)), None)
+
+
+#: Video containers (decoded by PyAV, :mod:`.video`): the same kind of row, for the URL
+#: fetcher's signature check and for the folder walks of ``ingest``.
+VIDEO_FORMATS: tuple[ImageFormat, ...] = (
+    ImageFormat(
+        "MP4",
+        (".mp4", ".m4v", ".mov"),
+        tuple(((4, box),) for box in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")),
+        ("video/mp4", "video/quicktime"),
+    ),
+    ImageFormat(
+        "MATROSKA", (".mkv", ".webm"), (((0, b"\x1aE\xdf\xa3"),),), ("video/webm", "video/x-matroska")
+    ),
+    ImageFormat("AVI", (".avi",), (((0, b"RIFF"), (8, b"AVI ")),), ("video/x-msvideo",)),
+    ImageFormat("MPEG", (".mpg", ".mpeg"), (((0, b"\x00\x00\x01\xba"),),), ("video/mpeg",)),
+)
+#: File suffixes of videos (lower case, with the dot).
+VIDEO_SUFFIXES = frozenset(suffix for fmt in VIDEO_FORMATS for suffix in fmt.suffixes)
+
+
+def sniff_video(head: bytes) -> str | None:
+    """The name of the video container the first bytes announce, or None."""
+    return next((fmt.name for fmt in VIDEO_FORMATS if fmt.matches(head)), None)

@@ -227,6 +227,18 @@ class Catalog:
         ).fetchone()
         return None if row is None else _record(row)
 
+    def with_id_prefix(self, prefix: str) -> list[Record]:
+        """Every record whose external id starts with ``prefix`` (a range scan on the id's
+        unique index), in id order; a video's frames are ``<video id>#t=<seconds>``."""
+        if not prefix:
+            raise ValueError("empty prefix")
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self._read.execute(
+            f"SELECT {_COLUMNS} FROM images WHERE external_id >= ? AND external_id < ? ORDER BY external_id",
+            (prefix, upper),
+        )
+        return [_record(row) for row in rows]
+
     def by_iids(self, iids: Sequence[int]) -> dict[int, Record]:
         out: dict[int, Record] = {}
         for start in range(0, len(iids), 500):

@@ -35,6 +35,7 @@ from . import thumbnails as thumbs
 from .base import BuildReport, Tuning
 from .catalog import CATALOG_NAME, Catalog, NewItem, Record
 from .faiss_lifecycle import COMPACT_AT, initial_factory
+from .faiss_store import single_threaded
 from .folder import acquire_lock, bytes_on_disk, load_hashes, remove_stale_files, write_checkpoint
 from .manifest import DEFAULT_MEMORY_BUDGET, MANIFEST_NAME, Manifest
 from .replay import catalog_batches, open_vectors, replay
@@ -302,7 +303,7 @@ class Index:
     ) -> list[Record]:
         """Union of the ``k`` nearest references of each row of ``vectors`` and of ``hashes``
         (packed pHashes; none: an empty array), leaving out the ids in ``skip``."""
-        with self._rw.shared():
+        with self._rw.shared(), single_threaded():
             if not len(self._hashes):
                 return []
             _, vec_ids = self._vectors.search(vectors, k)
@@ -349,6 +350,11 @@ class Index:
     def get(self, external_id: str) -> Record:
         with self._rw.shared():
             return self.catalog.get(external_id)
+
+    def with_id_prefix(self, prefix: str) -> list[Record]:
+        """Records whose external id starts with ``prefix`` (a video's frames)."""
+        with self._rw.shared():
+            return self.catalog.with_id_prefix(prefix)
 
     def find_sha256(self, sha256: str) -> Record | None:
         with self._rw.shared():

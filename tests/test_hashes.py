@@ -69,7 +69,7 @@ def test_mirrored_copy_matches_the_stored_pair(photos: dict[str, Image.Image], n
     # Without the mirror hash a mirrored copy looks unrelated...
     assert hamming(phash(mirrored), pair[0]) >= 20
     # ...with it, a mirror (even resized and recompressed) is as close as any plain copy.
-    assert pair_distance(phash(mirrored), pair) == 0
+    assert pair_distance(phash(mirrored), pair) <= 2  # the 64 px copy is resampled, then mirrored
     assert pair_distance(phash(jpeg_copy(mirrored)), pair) <= NEAR
 
 

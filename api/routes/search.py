@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
+from ...score.decision import confidence
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
 from ..inputs import json_or_form
@@ -30,10 +31,11 @@ async def search_images(
 ) -> SearchResponse:
     """Every result is scored by the pairwise scorer of ``/image/match``, so scores mean the
     same on both routes; with ``confirm`` each result also carries that route's decision
-    (``match``, ``confidence``)."""
+    (``match``, ``confidence``). A reference video counts once, scored by its best frame,
+    with the ``timestamps`` of the frames that match."""
     data = await service.image(query.source)
     start = time.perf_counter()
-    hits = await service.run(service.engine.search, data, query.k)
+    hits = await service.run(service.video.search_image, data, query.k)
     elapsed_ms = (time.perf_counter() - start) * 1000
     jpegs = {}
     if query.thumbnails:
@@ -42,8 +44,8 @@ async def search_images(
     for hit in hits:
         result = SearchHit.model_validate(hit, from_attributes=True)
         if query.confirm:
-            decision = service.engine.scorer.decide(hit.score, elapsed_ms)
-            result.match, result.confidence = decision.match, decision.confidence
+            threshold = service.engine.scorer.threshold
+            result.match, result.confidence = result.score >= threshold, confidence(result.score, threshold)
         if hit.record.iid in jpegs:
             result.thumbnail = "data:image/jpeg;base64," + base64.b64encode(jpegs[hit.record.iid]).decode()
         results.append(result)

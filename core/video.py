@@ -1,0 +1,389 @@
+"""Video as a media type on the same engine: decode -> sampled frames -> descriptors ->
+alignment -> the calibrated scale.
+
+A video is a sequence of (timestamp, descriptor): frames sampled by
+:func:`lookalike.embed.video.decode_video`, each described by the engine's embedder
+(batched) and the mirror-aware pHash. Two videos are compared through their frame-to-frame
+cosine matrix (:func:`lookalike.score.align.align`); a segment's mean frame cosine goes
+through the engine's scorer with the video anchors
+(:data:`lookalike.score.calibration.VIDEO_ANCHORS`), so 0.85 and 0.97 mean what they mean
+for images.
+
+In an index, each sampled frame is one record: external id ``<video id>#t=<seconds>``,
+metadata ``{"video": <video id>, "t": <seconds>, "duration": ..., ...}``. No catalog
+change was needed: deleting a video deletes the records with its id prefix, a search
+groups frame hits per video, and an image query finds the frames (timestamps) of a video
+it was taken from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .embed.descriptor import Descriptor, LocalFeatures
+from .embed.hashes import phash_pair
+from .embed.video import DEFAULT_FPS, DecodedVideo, VideoLimits, decode_video, is_video
+from .engine import Engine, Hit, IngestOutcome
+from .errors import EmptyVideoError, LookalikeError
+from .index.catalog import NewItem, Record
+from .index.store import AddResult, Index
+from .score.align import Alignment, AlignParams, align
+from .score.calibration import video_calibration_for
+from .score.decision import Confidence, confidence
+from .score.scorer import Scorer
+
+__all__ = [
+    "FRAME_SEP",
+    "VideoDescriptor",
+    "VideoFlow",
+    "VideoHit",
+    "VideoIngestItem",
+    "VideoMatchResult",
+    "frame_id",
+    "is_video",
+]
+
+#: A frame record's id: ``<video id>#t=<seconds>``.
+FRAME_SEP = "#t="
+
+Source = bytes | str | Path
+
+
+def frame_id(video_id: str, t: float) -> str:
+    # zero-padded so that ids sort by time
+    return f"{video_id}{FRAME_SEP}{t:010.3f}"
+
+
+@dataclass(frozen=True)
+class VideoDescriptor:
+    """A video as sampled frames: times (s), unit vectors, pHashes, which frames carry
+    content, and the stream's facts."""
+
+    times: np.ndarray
+    vectors: np.ndarray
+    phashes: np.ndarray
+    phashes_mirror: np.ndarray
+    informative: np.ndarray
+    duration: float
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    sha256: str = ""
+    n_bytes: int = 0
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @classmethod
+    def from_records(cls, records: Sequence[Record]) -> VideoDescriptor:
+        """A stored video, from its frame records."""
+        records = sorted(records, key=lambda r: float(r.metadata.get("t", 0.0)))
+        meta = records[0].metadata if records else {}
+        return cls(
+            times=np.array([float(r.metadata["t"]) for r in records]),
+            vectors=np.stack([r.descriptor.vector for r in records]) if records else np.zeros((0, 1)),
+            phashes=np.stack([r.descriptor.phash for r in records])
+            if records
+            else np.zeros((0, 8), np.uint8),
+            phashes_mirror=np.stack([r.descriptor.phash_mirror for r in records])
+            if records
+            else np.zeros((0, 8), np.uint8),
+            informative=np.ones(len(records), dtype=bool),
+            duration=float(meta.get("duration", 0.0)),
+            sha256=str(meta.get("video_sha256", "")),
+        )
+
+
+@dataclass(frozen=True)
+class VideoMatchResult:
+    """The ``/video/match`` envelope: the image envelope with ``media_type: "video"`` and
+    the copied segments, best first (in seconds)."""
+
+    match: bool
+    confidence: Confidence
+    similarity_score: float
+    processing_time_ms: int
+    media_type: Literal["video"] = "video"
+    matched_segments: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VideoHit:
+    """A reference video found for a query: its best segment's score and the segments
+    (``source_*`` in the reference, ``target_*`` in the query video), or for an image
+    query the ``timestamps`` of the reference frames it matches."""
+
+    external_id: str
+    similarity: float
+    segments: list[dict[str, float]]
+    record: Record
+    timestamps: list[float] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.external_id
+
+    @property
+    def score(self) -> float:
+        return self.similarity
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {k: v for k, v in self.record.metadata.items() if k not in ("t", "video")}
+
+    @property
+    def source(self) -> str | None:
+        return self.record.source
+
+
+@dataclass(frozen=True)
+class VideoIngestItem:
+    external_id: str
+    source: Source
+    metadata: dict[str, Any] = field(default_factory=dict)
+    origin: str | None = None
+
+
+class VideoFlow:
+    """Video verbs over an :class:`Engine`: ``describe``, ``match``, ``ingest``, ``search``
+    and ``search_image`` (an image query whose hits may be videos)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        fps: float = DEFAULT_FPS,
+        limits: VideoLimits | None = None,
+        params: AlignParams | None = None,
+    ) -> None:
+        self.engine = engine
+        self.fps = fps
+        self.limits = limits or VideoLimits()
+        self.params = params or AlignParams()
+        name = engine.embedder.info.name
+        self.scorer = Scorer(video_calibration_for(name), engine.scorer.threshold)
+        self.size = int(getattr(engine.embedder, "size", 224))
+
+    # -- describing ----------------------------------------------------------------------
+
+    def decode(self, source: Source) -> DecodedVideo:
+        return decode_video(source, fps=self.fps, size=self.size, limits=self.limits)
+
+    def describe(self, source: Source | DecodedVideo) -> VideoDescriptor:
+        video = source if isinstance(source, DecodedVideo) else self.decode(source)
+        vectors = self.engine.embedder.embed(video.frames)
+        hashes = [phash_pair(frame) for frame in video.frames]
+        return VideoDescriptor(
+            times=video.times,
+            vectors=vectors,
+            phashes=np.stack([h[0] for h in hashes]),
+            phashes_mirror=np.stack([h[1] for h in hashes]),
+            informative=video.informative,
+            duration=video.duration,
+            fps=video.fps,
+            width=video.width,
+            height=video.height,
+            sha256=video.sha256,
+            n_bytes=video.n_bytes,
+        )
+
+    # -- pairwise ------------------------------------------------------------------------
+
+    def align(self, source: VideoDescriptor, target: VideoDescriptor) -> list[Alignment]:
+        """Segments of ``source`` copied in ``target``, best first."""
+        sim = target.vectors @ source.vectors.T
+        sim[~target.informative, :] = 0.0
+        sim[:, ~source.informative] = 0.0
+        return align(
+            sim,
+            target.times,
+            source.times,
+            dur_tgt=target.duration,
+            dur_src=source.duration,
+            params=self.params,
+        )
+
+    def segments(self, found: Sequence[Alignment]) -> list[dict[str, float]]:
+        out = [
+            {
+                "source_start": a.source_start,
+                "source_end": a.source_end,
+                "target_start": a.target_start,
+                "target_end": a.target_end,
+                "similarity_score": self.scorer.similarity(a.cosine, a.cosine, a.cosine),
+            }
+            for a in found
+        ]
+        out.sort(key=lambda s: -s["similarity_score"])
+        return out
+
+    def compare(
+        self, source: VideoDescriptor, target: VideoDescriptor
+    ) -> tuple[float, list[dict[str, float]]]:
+        segments = self.segments(self.align(source, target))
+        return (segments[0]["similarity_score"] if segments else 0.0), segments
+
+    def match(self, source: Source, target: Source) -> VideoMatchResult:
+        start = time.perf_counter()
+        score, segments = self.compare(self.describe(source), self.describe(target))
+        threshold = self.scorer.threshold
+        return VideoMatchResult(
+            match=score >= threshold,
+            confidence=confidence(score, threshold),
+            similarity_score=score,
+            processing_time_ms=round((time.perf_counter() - start) * 1000),
+            matched_segments=segments,
+        )
+
+    # -- the index -------------------------------------------------------------------------
+
+    def _index(self) -> Index:
+        if self.engine.index is None:
+            raise LookalikeError("this engine has no index")
+        return self.engine.index
+
+    def frames_of(self, video_id: str) -> list[Record]:
+        return [
+            r
+            for r in self._index().with_id_prefix(video_id + FRAME_SEP)
+            if r.metadata.get("video") == video_id
+        ]
+
+    def delete(self, video_ids: Sequence[str]) -> list[str]:
+        """Delete videos (all their frames); the ids that existed."""
+        index = self._index()
+        deleted = []
+        for vid in video_ids:
+            frames = [r.external_id for r in self.frames_of(vid)]
+            if frames:
+                index.delete(frames)
+                deleted.append(vid)
+        return deleted
+
+    def ingest(
+        self, items: Sequence[VideoIngestItem], progress: Callable[[int], None] | None = None
+    ) -> list[IngestOutcome]:
+        """Describe and add videos, one batch (one commit) per video; an existing video id
+        is replaced (its old frames removed); a bad video is reported and skipped."""
+        index = self._index()
+        outcomes = []
+        for item in items:
+            try:
+                desc = self.describe(item.source)
+                keep = desc.informative if desc.informative.any() else np.ones(len(desc), dtype=bool)
+                if not keep.any():
+                    raise EmptyVideoError(f"{item.external_id}: no frame to index")
+                old = [r.external_id for r in self.frames_of(item.external_id)]
+                origin = item.origin or (None if isinstance(item.source, bytes) else str(item.source))
+                new_items = [
+                    NewItem(
+                        external_id=frame_id(item.external_id, float(t)),
+                        descriptor=Descriptor(
+                            vector=desc.vectors[i],
+                            phash=desc.phashes[i],
+                            phash_mirror=desc.phashes_mirror[i],
+                            local=LocalFeatures.empty((self.size, self.size)),
+                        ),
+                        sha256=hashlib.sha256(f"{desc.sha256}{FRAME_SEP}{t:.3f}".encode()).hexdigest(),
+                        width=desc.width,
+                        height=desc.height,
+                        source=origin,
+                        metadata={
+                            **item.metadata,
+                            "video": item.external_id,
+                            "t": round(float(t), 3),
+                            "duration": desc.duration,
+                            "video_sha256": desc.sha256,
+                        },
+                    )
+                    for i, t in enumerate(desc.times)
+                    if keep[i]
+                ]
+                if old:
+                    index.delete(old)
+                added = index.add(new_items)
+                outcomes.append(
+                    IngestOutcome(
+                        item.external_id,
+                        ok=True,
+                        result=AddResult(item.external_id, added[0].iid, replaced=bool(old)),
+                    )
+                )
+            except LookalikeError as exc:
+                outcomes.append(IngestOutcome(item.external_id, ok=False, error=exc))
+            if progress is not None:
+                progress(1)
+        return outcomes
+
+    def search(self, query: Source | VideoDescriptor, k: int = 10, shortlist: int = 20) -> list[VideoHit]:
+        """Reference videos that ``query`` (a video) copies, best first: each query frame
+        nominates the videos of its nearest stored frames, and each nominee is aligned
+        with the whole query."""
+        index = self._index()
+        desc = query if isinstance(query, VideoDescriptor) else self.describe(query)
+        nominees: dict[str, float] = {}
+        for i in np.flatnonzero(desc.informative):
+            frame = Descriptor(
+                desc.vectors[i], desc.phashes[i], desc.phashes_mirror[i], LocalFeatures.empty()
+            )
+            for rec in index.candidates(frame, shortlist):
+                vid = rec.metadata.get("video")
+                if isinstance(vid, str):
+                    cos = float(np.dot(desc.vectors[i], rec.descriptor.vector))
+                    nominees[vid] = max(nominees.get(vid, -1.0), cos)
+        ranked = sorted(nominees, key=lambda v: -nominees[v])[: max(2 * k, 10)]
+        hits = []
+        for vid in ranked:
+            records = self.frames_of(vid)
+            if not records:
+                continue
+            score, segments = self.compare(VideoDescriptor.from_records(records), desc)
+            if segments:
+                hits.append(VideoHit(vid, score, segments, records[0]))
+        hits.sort(key=lambda h: (-h.similarity, h.external_id))
+        return hits[:k]
+
+    def search_image(self, query: Source, k: int = 10) -> list[Hit | VideoHit]:
+        """Top-``k`` references for an image query, where a video counts once: its score is
+        its best frame's, and ``timestamps`` are the frames that match (at or above the
+        threshold; the best frame if none does)."""
+        hits = self.engine.search(query, k)
+        if any("video" in h.record.metadata for h in hits):
+            # frames of one video crowd the list: look further, then group
+            hits = self.engine.search(query, max(4 * k, 50))
+        out: list[Hit | VideoHit] = []
+        videos: dict[str, list[Hit]] = {}
+        for hit in hits:
+            vid = hit.record.metadata.get("video")
+            if isinstance(vid, str):
+                if vid not in videos:
+                    videos[vid] = []
+                    out.append(hit)  # placeholder, replaced below
+                videos[vid].append(hit)
+            else:
+                out.append(hit)
+        result: list[Hit | VideoHit] = []
+        for item in out:
+            vid = item.record.metadata.get("video") if isinstance(item, Hit) else None
+            if not isinstance(vid, str):
+                result.append(item)
+                continue
+            frames = videos[vid]
+            good = [h for h in frames if h.score.similarity >= self.engine.scorer.threshold] or frames[:1]
+            result.append(
+                VideoHit(
+                    vid,
+                    frames[0].score.similarity,
+                    [],
+                    frames[0].record,
+                    timestamps=sorted(float(h.record.metadata["t"]) for h in good),
+                )
+            )
+        return result[:k]

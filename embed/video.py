@@ -1,0 +1,276 @@
+"""Bytes -> the frames of a video worth describing, safely (PyAV).
+
+A video is described by frames sampled at ``fps`` (2 a second by default, see
+data/README.md) plus the first frame after every scene cut, each with its timestamp in
+seconds from the first frame. Only the sampled frames are converted to pixels, straight at
+the size the model needs (``size``, the embedder's square input); every other frame is
+decoded (inter-frame codecs need it) but only looked at as a 32x18 grey thumbnail, which is
+how cuts are found. The decoder runs with FFmpeg's frame and slice threads (``AUTO``).
+
+Every failure is a named :mod:`lookalike.errors` exception raised before memory is spent:
+the byte cap is checked before reading, the frame size and declared duration before
+decoding, and the duration again as frames arrive (a header may lie). PyAV is imported on
+first use, so ``import lookalike`` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import (
+    EmptyVideoError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TruncatedVideoError,
+    VideoDecodeError,
+    VideoTooLargeError,
+)
+from .formats import SNIFF_BYTES, VIDEO_SUFFIXES, sniff_format, sniff_video
+
+__all__ = [
+    "DEFAULT_FPS",
+    "DEFAULT_MAX_DURATION_S",
+    "DEFAULT_MAX_FRAME_PIXELS",
+    "DEFAULT_MAX_VIDEO_BYTES",
+    "VIDEO_SUFFIXES",
+    "DecodedVideo",
+    "VideoLimits",
+    "decode_video",
+    "is_video",
+]
+
+DEFAULT_MAX_VIDEO_BYTES = 200 * 1024 * 1024
+DEFAULT_MAX_DURATION_S = 15 * 60.0
+#: 4K UHD; larger frames are refused before any is decoded.
+DEFAULT_MAX_FRAME_PIXELS = 3840 * 2160
+#: Frames a second sampled (chosen by measurement: data/README.md, "Video").
+DEFAULT_FPS = 2.0
+#: A cut: mean absolute difference of consecutive 32x18 grey thumbnails (0-255) above this.
+CUT_THRESHOLD = 30.0
+#: A cut frame closer than this to a sampled frame adds nothing.
+MIN_CUT_GAP_S = 0.25
+#: Frames whose thumbnail is this flat (grey std) carry no content (black, fades, blank
+#: title cards); they are kept but flagged, and alignment ignores them.
+FLAT_STD = 6.0
+
+_THUMB = (32, 18)
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    max_bytes: int = DEFAULT_MAX_VIDEO_BYTES
+    max_duration_s: float = DEFAULT_MAX_DURATION_S
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """Sampled frames (RGB, ``size`` square) with their times in seconds, and what was
+    learnt about the stream."""
+
+    times: np.ndarray  # [n] float64 seconds from the first frame
+    frames: list[Image.Image]
+    #: [n] bool: the frame has content (not black, blank or mid-fade).
+    informative: np.ndarray
+    duration: float
+    fps: float
+    width: int
+    height: int
+    codec: str
+    sha256: str
+    n_bytes: int
+    frames_decoded: int = 0
+    cuts: list[float] = field(default_factory=list)
+
+
+def is_video(source: bytes | str | Path) -> bool:
+    """Whether ``source`` looks like a video: a video file suffix, or bytes that open with a
+    video container's signature (and not an image's)."""
+    if isinstance(source, bytes):
+        return sniff_format(source[:SNIFF_BYTES]) is None and sniff_video(source[:SNIFF_BYTES]) is not None
+    return Path(source).suffix.lower() in VIDEO_SUFFIXES
+
+
+def _read_head_and_hash(path: Path, label: str, limits: VideoLimits) -> tuple[bytes, str, int]:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise VideoTooLargeError(f"{label}: {size} bytes is over the {limits.max_bytes}-byte limit")
+        digest = hashlib.sha256()
+        head = b""
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                if not head:
+                    head = chunk[:SNIFF_BYTES]
+                digest.update(chunk)
+    except OSError as exc:
+        raise VideoDecodeError(f"{label}: cannot read file: {exc.strerror or exc}") from exc
+    return head, digest.hexdigest(), size
+
+
+def decode_video(
+    source: bytes | str | Path,
+    *,
+    fps: float = DEFAULT_FPS,
+    size: int = 224,
+    scene_cuts: bool = True,
+    limits: VideoLimits | None = None,
+) -> DecodedVideo:
+    """Sample ``source`` (bytes or a file path): frames every ``1/fps`` s from the first
+    frame, plus the first frame after each scene cut, as ``size`` x ``size`` RGB images."""
+    limits = limits or VideoLimits()
+    if fps <= 0:
+        raise ValueError("fps must be positive")
+    if isinstance(source, bytes):
+        label = "video"
+        if len(source) > limits.max_bytes:
+            raise VideoTooLargeError(
+                f"{label}: {len(source)} bytes is over the {limits.max_bytes}-byte limit"
+            )
+        head, sha, n_bytes = source[:SNIFF_BYTES], hashlib.sha256(source).hexdigest(), len(source)
+        opened: Any = io.BytesIO(source)
+    else:
+        path = Path(source)
+        label = str(path)
+        head, sha, n_bytes = _read_head_and_hash(path, label, limits)
+        opened = str(path)
+    if n_bytes == 0:
+        raise EmptyVideoError(f"{label}: empty input (0 bytes)")
+    image_format = sniff_format(head)
+    if image_format is not None:
+        raise NotAVideoError(f"{label}: this is a {image_format} image, not a video")
+    import av  # lazily: PyAV loads FFmpeg
+
+    try:
+        container = av.open(opened, mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise VideoDecodeError(f"{label}: not a decodable video: {exc}") from exc
+    with container:
+        return _sample(container, label, sha, n_bytes, fps, size, scene_cuts, limits)
+
+
+def _sample(
+    container: Any,
+    label: str,
+    sha: str,
+    n_bytes: int,
+    fps: float,
+    size: int,
+    scene_cuts: bool,
+    limits: VideoLimits,
+) -> DecodedVideo:
+    import av
+
+    if container.format.name in ("image2", "png_pipe", "jpeg_pipe", "gif", "webp_pipe", "bmp_pipe"):
+        raise NotAVideoError(f"{label}: this is an image ({container.format.name}), not a video")
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        what = "audio only" if "audio" in kinds else f"streams: {', '.join(kinds) or 'none'}"
+        raise NoVideoStreamError(f"{label}: no video stream ({what})")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    width, height = int(ctx.width or 0), int(ctx.height or 0)
+    if width * height > limits.max_frame_pixels:
+        raise VideoTooLargeError(
+            f"{label}: {width}x{height} frames are over the {limits.max_frame_pixels}-pixel limit"
+        )
+    declared = _declared_duration(container, stream)
+    if declared is not None and declared > limits.max_duration_s:
+        raise VideoTooLargeError(
+            f"{label}: {declared:.1f} s is over the {limits.max_duration_s:g}-second limit"
+        )
+    if stream.codec_context.name in ("png", "mjpeg", "bmp", "gif", "webp") and (stream.frames or 0) <= 1:
+        raise NotAVideoError(
+            f"{label}: a single {stream.codec_context.name} picture is an image, not a video"
+        )
+    stream.thread_type = "AUTO"
+    times: list[float] = []
+    frames: list[Image.Image] = []
+    informative: list[bool] = []
+    cuts: list[float] = []
+    decoded = 0
+    start: float | None = None
+    next_t = 0.0
+    prev_thumb: np.ndarray | None = None
+    last_t = 0.0
+    try:
+        for frame in _frames(container, stream):
+            if frame.time is None:
+                continue
+            if start is None:
+                start = float(frame.time)
+            t = float(frame.time) - start
+            if t < last_t - 1e-6 and decoded:  # out-of-order timestamps: keep time monotone
+                t = last_t
+            decoded += 1
+            last_t = t
+            if t > limits.max_duration_s:
+                raise VideoTooLargeError(f"{label}: longer than the {limits.max_duration_s:g}-second limit")
+            thumb = frame.to_ndarray(width=_THUMB[0], height=_THUMB[1], format="gray").astype(np.float32)
+            cut = (
+                scene_cuts
+                and prev_thumb is not None
+                and float(np.abs(thumb - prev_thumb).mean()) > CUT_THRESHOLD
+            )
+            prev_thumb = thumb
+            if cut:
+                cuts.append(round(t, 3))
+            take = t >= next_t - 1e-6 or (cut and (not times or t - times[-1] >= MIN_CUT_GAP_S))
+            if not take:
+                continue
+            if t >= next_t - 1e-6:
+                next_t = (np.floor(t * fps + 1e-6) + 1) / fps
+            times.append(t)
+            frames.append(frame.to_image(width=size, height=size))
+            informative.append(float(thumb.std()) >= FLAT_STD)
+    except (VideoTooLargeError, NotAVideoError):
+        raise
+    except (av.FFmpegError, ValueError, OSError, MemoryError) as exc:
+        if not frames:
+            raise VideoDecodeError(f"{label}: the video stream does not decode: {exc}") from exc
+        raise TruncatedVideoError(
+            f"{label}: the stream breaks off after {last_t:.1f} s (truncated or corrupt): {exc}"
+        ) from exc
+    if not frames:
+        raise EmptyVideoError(f"{label}: no frame decodes")
+    rate = float(stream.average_rate) if stream.average_rate else (decoded / last_t if last_t else 0.0)
+    duration = last_t + (1.0 / rate if rate else 0.0)
+    if declared is not None and declared - duration > max(1.0, 0.1 * declared):
+        raise TruncatedVideoError(
+            f"{label}: frames stop at {duration:.1f} s of the {declared:.1f} s the container declares "
+            "(truncated)"
+        )
+    return DecodedVideo(
+        times=np.asarray(times, dtype=np.float64),
+        frames=frames,
+        informative=np.asarray(informative, dtype=bool),
+        duration=round(duration, 3),
+        fps=round(rate, 3),
+        width=width,
+        height=height,
+        codec=str(stream.codec_context.name),
+        sha256=sha,
+        n_bytes=n_bytes,
+        frames_decoded=decoded,
+        cuts=cuts,
+    )
+
+
+def _frames(container: Any, stream: Any) -> Iterator[Any]:
+    yield from container.decode(stream)
+
+
+def _declared_duration(container: Any, stream: Any) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1_000_000
+    return None

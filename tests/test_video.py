@@ -1,0 +1,384 @@
+"""Video: decoding and its refusals, alignment, match, ingest/search and /video/match, on
+clips encoded here from scikit-image's real photographs (slow pans and zooms, cut
+together), never on the benchmark corpus."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+import pytest
+from conftest import engine_for, jpeg_bytes
+from lookalike import errors
+from lookalike.api.app import create_app
+from lookalike.api.settings import Settings
+from lookalike.benchmarks.server import BackgroundServer
+from lookalike.benchmarks.video_metrics import SegmentPred, segment_micro_ap, video_micro_ap
+from lookalike.cli import main
+from lookalike.embed.base import Embedder
+from lookalike.embed.video import VideoLimits, decode_video
+from lookalike.score.align import align
+from lookalike.video import VideoFlow
+from PIL import Image, ImageOps
+from test_fetch import Origin
+
+SIZE = (320, 180)
+
+
+def pan(photo: Image.Image, seconds: float, fps: float, seed: int) -> list[np.ndarray]:
+    """A slow pan and zoom over ``photo``: real pixels that move."""
+    rng = np.random.default_rng(seed)
+    w, h = photo.size
+    (z0, z1), (x0, x1), (y0, y1) = rng.uniform(0.55, 0.8, 2), rng.random(2), rng.random(2)
+    n = round(seconds * fps)
+    out = []
+    for k in range(n):
+        a = k / max(1, n - 1)
+        z = z0 + (z1 - z0) * a
+        cw, ch = int(w * z), int(h * z)
+        x, y = int((w - cw) * (x0 + (x1 - x0) * a)), int((h - ch) * (y0 + (y1 - y0) * a))
+        out.append(np.asarray(photo.crop((x, y, x + cw, y + ch)).resize(SIZE, Image.Resampling.BILINEAR)))
+    return out
+
+
+def encode(path: Path, frames: list[np.ndarray], fps: float, faststart: bool = False) -> Path:
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        stream.options = {"crf": "26", "preset": "veryfast"}
+        for arr in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+class Clips:
+    """ref: astronaut 3 s | coffee 3 s | chelsea 3 s (25 fps). copy: ref 3.0-7.5 s, mirrored,
+    15 fps. fast: ref 0-6 s at 2x speed. inserted: rocket 2 s + ref 3-6 s + motorcycle 2 s.
+    other: hubble and retina only."""
+
+    def __init__(self, folder: Path, photos: dict[str, Image.Image]) -> None:
+        self.parts = [pan(photos[n], 3.0, 25, i) for i, n in enumerate(("astronaut", "coffee", "chelsea"))]
+        frames = [f for part in self.parts for f in part]
+        self.frames = frames
+        self.ref = encode(folder / "ref.mp4", frames, 25)
+        at = lambda t: frames[min(len(frames) - 1, int(t * 25))]  # noqa: E731
+        copy = [
+            np.asarray(ImageOps.mirror(Image.fromarray(at(3.0 + k / 15)))) for k in range(round(4.5 * 15))
+        ]
+        self.copy = encode(folder / "copy.mp4", copy, 15)
+        self.fast = encode(folder / "fast.mp4", [at(2 * k / 25) for k in range(75)], 25)
+        filler_a, filler_b = pan(photos["rocket"], 2.0, 25, 7), pan(photos["motorcycle"], 2.0, 25, 8)
+        inserted = filler_a + [at(3 + k / 25) for k in range(75)] + filler_b
+        self.inserted = encode(folder / "inserted.mp4", inserted, 25)
+        unrelated = pan(photos["hubble"], 2.0, 25, 9) + pan(photos["retina"], 2.0, 25, 10)
+        self.other = encode(folder / "other.mp4", unrelated, 25)
+        self.faststart = encode(folder / "faststart.mp4", frames, 25, faststart=True)
+        self.still = folder / "still.jpg"
+        self.still.write_bytes(jpeg_bytes(Image.fromarray(at(4.6)), 90))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Image.Image]) -> Clips:
+    return Clips(tmp_path_factory.mktemp("clips"), photos)
+
+
+@pytest.fixture(scope="module")
+def flow(sscd: Embedder) -> VideoFlow:
+    return VideoFlow(engine_for(sscd))
+
+
+# -- decoding --------------------------------------------------------------------------
+
+
+def test_samples_at_the_rate_plus_scene_cuts(clips: Clips) -> None:
+    video = decode_video(clips.ref, fps=1.0, size=64)
+    assert video.duration == pytest.approx(9.0, abs=0.05)
+    assert video.frames_decoded == 225
+    assert video.frames[0].size == (64, 64)
+    # one a second, plus the first frame after each of the two cuts (3 s and 6 s)
+    assert [round(c, 2) for c in video.cuts] == [3.0, 6.0]
+    assert set(np.round(np.arange(0, 9, 1.0), 2)) <= set(np.round(video.times, 2))
+    assert len(video.times) == 9 and video.informative.all()
+    assert decode_video(clips.ref.read_bytes(), fps=2.0).times.size == 18
+
+
+def audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mp2", rate=44100)
+        stream.layout = "mono"
+        for i in range(20):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.int16), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1152
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def no_frames(faststart: bytes) -> bytes:
+    """A container with its video stream and index but no frame data (cut where it starts)."""
+    return faststart[: faststart.index(b"mdat") + 4]
+
+
+def test_every_bad_input_is_a_named_error(clips: Clips, tmp_path: Path) -> None:
+    data = clips.faststart.read_bytes()
+    cases: list[tuple[bytes | Path, VideoLimits, type[errors.LookalikeError]]] = [
+        (b"\x00" * 4096, VideoLimits(), errors.VideoDecodeError),
+        (data[: len(data) // 2], VideoLimits(), errors.TruncatedVideoError),
+        (clips.ref.read_bytes()[:3000], VideoLimits(), errors.VideoDecodeError),
+        (audio_only(tmp_path / "audio.mp4"), VideoLimits(), errors.NoVideoStreamError),
+        (no_frames(data), VideoLimits(), errors.EmptyVideoError),
+        (b"", VideoLimits(), errors.EmptyVideoError),
+        (clips.still, VideoLimits(), errors.NotAVideoError),
+        (clips.still.read_bytes(), VideoLimits(), errors.NotAVideoError),
+        (clips.ref, VideoLimits(max_bytes=1000), errors.VideoTooLargeError),
+        (data, VideoLimits(max_bytes=1000), errors.VideoTooLargeError),
+        (clips.ref, VideoLimits(max_duration_s=5.0), errors.VideoTooLargeError),
+        (clips.ref, VideoLimits(max_frame_pixels=320 * 100), errors.VideoTooLargeError),
+        (tmp_path / "missing.mp4", VideoLimits(), errors.VideoDecodeError),
+    ]
+    for source, limits, expected in cases:
+        with pytest.raises(expected) as caught:
+            decode_video(source, limits=limits)
+        assert 400 <= caught.value.http_status < 500, (source, caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audio.mp4"]  # nothing left behind
+
+
+def test_a_bad_video_is_skipped_and_leaves_the_index_as_it_was(
+    clips: Clips, tmp_path: Path, sscd: Embedder
+) -> None:
+    from lookalike.index.store import Index
+    from lookalike.video import VideoIngestItem
+
+    with Index.create(tmp_path / "ix", sscd.info) as index:
+        vf = VideoFlow(engine_for(sscd, index))
+        bad = clips.faststart.read_bytes()[:20000]
+        (outcome,) = vf.ingest([VideoIngestItem("bad", bad)])
+        assert not outcome.ok and isinstance(outcome.error, errors.VideoDecodeError)
+        assert len(index) == 0
+
+
+# -- alignment -----------------------------------------------------------------------
+
+
+def diagonal(
+    t_tgt: np.ndarray, t_src: np.ndarray, lines: list[tuple[float, float, float, float]]
+) -> np.ndarray:
+    """A cosine matrix with copies along ``t_src = speed * t_tgt + offset`` for t_tgt in [a, b]."""
+    rng = np.random.default_rng(0)
+    sim = rng.uniform(-0.05, 0.2, (len(t_tgt), len(t_src)))
+    for speed, offset, a, b in lines:
+        for i, t in enumerate(t_tgt):
+            if a <= t <= b:
+                j = int(np.argmin(np.abs(t_src - (speed * t + offset))))
+                sim[i, j] = 0.9
+    return sim
+
+
+def test_alignment_finds_sped_up_trimmed_and_several_segments() -> None:
+    t_src, t_tgt = np.arange(0, 60, 0.5), np.arange(0, 40, 0.5)
+    (seg,) = align(diagonal(t_tgt, t_src, [(2.0, 5.0, 3.0, 20.0)]), t_tgt, t_src)
+    assert seg.speed == pytest.approx(2.0, abs=0.05)
+    assert (seg.target_start, seg.target_end) == pytest.approx((3.0, 20.0), abs=0.5)
+    assert (seg.source_start, seg.source_end) == pytest.approx((11.0, 45.0), abs=1.0)
+    found = align(diagonal(t_tgt, t_src, [(1.0, 30.0, 2.0, 10.0), (0.5, 1.0, 20.0, 35.0)]), t_tgt, t_src)
+    assert sorted((round(s.target_start), round(s.target_end)) for s in found) == [(2, 10), (20, 35)]
+    rng = np.random.default_rng(1)
+    assert align(rng.uniform(-0.1, 0.25, (80, 120)), t_tgt, t_src) == []
+
+
+def test_segment_metrics_follow_the_definitions() -> None:
+    gt = [SegmentPred("q", "r", (0, 10), (5, 15), 1.0)]
+    assert segment_micro_ap([SegmentPred("q", "r", (0, 10), (5, 15), 0.9)], gt) == pytest.approx(1.0)
+    half = segment_micro_ap([SegmentPred("q", "r", (0, 5), (5, 10), 0.9)], gt)
+    assert half == pytest.approx(0.5)
+    assert video_micro_ap([("q", "x", 0.9), ("q", "r", 0.5)], {("q", "r")}) == pytest.approx(0.5)
+
+
+# -- match -----------------------------------------------------------------------------
+
+
+def test_match_finds_a_mirrored_trimmed_copy_at_another_frame_rate(clips: Clips, flow: VideoFlow) -> None:
+    result = flow.match(clips.ref, clips.copy)
+    assert result.match and result.media_type == "video" and result.similarity_score >= 0.85
+    best = result.matched_segments[0]
+    assert best["similarity_score"] == result.similarity_score
+    assert best["source_start"] == pytest.approx(3.0, abs=1.0)
+    assert best["source_end"] == pytest.approx(7.5, abs=1.0)
+    assert best["target_start"] == pytest.approx(0.0, abs=1.0)
+    assert best["target_end"] == pytest.approx(4.5, abs=1.0)
+
+
+def test_match_holds_under_speed_and_insertion_and_refuses_unrelated(clips: Clips, flow: VideoFlow) -> None:
+    fast = flow.match(clips.ref, clips.fast)
+    assert fast.match
+    seg = fast.matched_segments[0]
+    assert (seg["source_start"], seg["source_end"]) == pytest.approx((0.0, 6.0), abs=1.0)
+    assert (seg["target_start"], seg["target_end"]) == pytest.approx((0.0, 3.0), abs=1.0)
+    inserted = flow.match(clips.ref, clips.inserted)
+    assert inserted.match
+    seg = inserted.matched_segments[0]
+    assert (seg["target_start"], seg["target_end"]) == pytest.approx((2.0, 5.0), abs=1.0)
+    assert (seg["source_start"], seg["source_end"]) == pytest.approx((3.0, 6.0), abs=1.0)
+    other = flow.match(clips.ref, clips.other)
+    assert not other.match and other.similarity_score < 0.85
+
+
+def test_cli_match_prints_the_video_envelope(clips: Clips, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", "--json", "--threads", "2", str(clips.ref), str(clips.copy)]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert list(answer) == [
+        "match",
+        "confidence",
+        "similarity_score",
+        "processing_time_ms",
+        "media_type",
+        "matched_segments",
+    ]
+    assert answer["match"] and answer["media_type"] == "video"
+    seg = answer["matched_segments"][0]
+    assert set(seg) == {"source_start", "source_end", "target_start", "target_end", "similarity_score"}
+    assert seg["source_start"] == pytest.approx(3.0, abs=1.0)
+
+
+# -- index -----------------------------------------------------------------------------
+
+
+def test_ingest_search_and_delete_videos(
+    clips: Clips, tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = str(tmp_path / "ix")
+    assert (
+        main(["ingest", "--index", index, "--quiet", "--threads", "2", str(clips.ref), str(clips.other)]) == 0
+    )
+    assert main(["ingest", "--index", index, "--quiet", str(photo_dir / "coffee.jpg")]) == 0
+    capsys.readouterr()
+    assert main(["search", "--index", index, "--json", str(clips.inserted)]) == 0
+    (top, *_) = json.loads(capsys.readouterr().out)["results"]
+    assert top["id"] == "ref.mp4" and top["score"] >= 0.85
+    assert top["segments"][0]["target_start"] == pytest.approx(2.0, abs=1.0)
+    # a still taken from the reference video finds it, at the right time
+    assert main(["search", "--index", index, "--json", str(clips.still)]) == 0
+    (top, *_) = json.loads(capsys.readouterr().out)["results"]
+    assert top["id"] == "ref.mp4" and top["score"] >= 0.85
+    assert min(abs(t - 4.6) for t in top["timestamps"]) <= 0.5
+    assert main(["delete", "--index", index, "--json", "ref.mp4"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == ["ref.mp4"]
+    assert main(["search", "--index", index, "--json", str(clips.still)]) == 0
+    assert all(r["id"] != "ref.mp4" for r in json.loads(capsys.readouterr().out)["results"])
+
+
+# -- service ---------------------------------------------------------------------------
+
+KEY = "video-test-key"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, clips: Clips) -> Iterator[tuple[httpx.Client, Origin, Any]]:
+    settings = Settings(
+        index=tmp_path_factory.mktemp("video-api") / "index",
+        api_keys=KEY,
+        allow_private_networks=True,
+        threads=2,
+        max_request_bytes=1024 * 1024,
+        max_video_bytes=2 * 1024 * 1024,
+    )
+    app = create_app(settings)
+    origin = Origin()
+    origin.files["/ref.mp4"] = (clips.ref.read_bytes(), "video/mp4")
+    origin.files["/copy.mp4"] = (clips.copy.read_bytes(), "video/mp4")
+    origin.files["/still.jpg"] = (clips.still.read_bytes(), "image/jpeg")
+    with (
+        BackgroundServer(app) as server,
+        httpx.Client(base_url=server.url, headers={"x-api-key": KEY}, timeout=60) as client,
+    ):
+        yield client, origin, app
+    origin.close()
+
+
+def test_video_match_over_http_by_url_base64_and_multipart(
+    api: tuple[httpx.Client, Origin, Any], clips: Clips
+) -> None:
+    client, origin, _ = api
+    by_url = client.post(
+        "/video/match", json={"source_url": f"{origin.base}/ref.mp4", "target_url": f"{origin.base}/copy.mp4"}
+    )
+    assert by_url.status_code == 200, by_url.text
+    body = by_url.json()
+    assert body["match"] and body["media_type"] == "video"
+    assert body["matched_segments"][0]["source_start"] == pytest.approx(3.0, abs=1.0)
+    b64 = client.post(
+        "/video/match",
+        json={
+            "source_video": base64.b64encode(clips.ref.read_bytes()).decode(),
+            "target_video": base64.b64encode(clips.copy.read_bytes()).decode(),
+        },
+    )
+    assert b64.status_code == 200 and b64.json()["similarity_score"] == body["similarity_score"]
+    multipart = client.post(
+        "/video/match",
+        files={
+            "source_video": ("ref.mp4", clips.ref.read_bytes(), "video/mp4"),
+            "target_video": ("copy.mp4", io.BytesIO(clips.copy.read_bytes()), "video/mp4"),
+        },
+    )
+    assert multipart.status_code == 200 and multipart.json()["match"]
+
+
+def test_video_match_bad_inputs_are_client_errors(
+    api: tuple[httpx.Client, Origin, Any], clips: Clips
+) -> None:
+    client, origin, _ = api
+    ref = base64.b64encode(clips.ref.read_bytes()).decode()
+    cases = [
+        (
+            {"source_video": ref, "target_video": base64.b64encode(b"\x00" * 5000).decode()},
+            400,
+            "undecodable_video",
+        ),
+        ({"source_video": ref, "target_url": f"{origin.base}/still.jpg"}, 415, "unsupported_format"),
+        (
+            {"source_video": ref, "target_video": base64.b64encode(clips.still.read_bytes()).decode()},
+            400,
+            "not_a_video",
+        ),
+        (
+            {"source_video": ref, "target_video": base64.b64encode(b"\x00" * (3 * 1024 * 1024)).decode()},
+            413,
+            None,
+        ),
+        ({"source_video": ref}, 422, "validation_error"),
+    ]
+    for body, status, code in cases:
+        answer = client.post("/video/match", json=body)
+        assert answer.status_code == status, (code, answer.text)
+        if code:
+            assert answer.json()["code"] == code
+
+
+def test_image_search_hits_can_be_videos(api: tuple[httpx.Client, Origin, Any], clips: Clips) -> None:
+    client, origin, app = api
+    from lookalike.video import VideoIngestItem
+
+    app_flow: VideoFlow = app.state.service.video
+    (outcome,) = app_flow.ingest([VideoIngestItem("demo-video", clips.ref)])
+    assert outcome.ok
+    answer = client.post(
+        "/image/search", json={"image_url": f"{origin.base}/still.jpg", "k": 3, "confirm": True}
+    )
+    assert answer.status_code == 200, answer.text
+    top = answer.json()["results"][0]
+    assert top["id"] == "demo-video" and top["match"]
+    assert min(abs(t - 4.6) for t in top["timestamps"]) <= 0.5
