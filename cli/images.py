@@ -14,7 +14,7 @@ from ..api.models import GateResponse, MatchResponse, SearchHit, VideoMatchRespo
 from ..embed.files import iter_image_files
 from ..embed.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..embed.video import is_video
-from ..engine import Engine, IngestItem
+from ..engine import Engine, IngestItem, IngestOutcome
 from ..errors import LookalikeError
 from ..factory import open_engine
 from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
@@ -47,33 +47,29 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     videos = [(ext_id, path) for ext_id, path in found if _is_video_file(path)]
     files = [item for item in found if item not in videos]
     failed: list[dict[str, str]] = []
-    added = replaced = duplicates = 0
+    counts = {"added": 0, "replaced": 0, "duplicates": 0}
+
+    def tally(path: Path, outcome: IngestOutcome) -> None:
+        if outcome.result is None:
+            failed.append({"path": str(path), "error": str(outcome.error)})
+            if not args.json:
+                tqdm.write(f"skipped {path}: {outcome.error}", file=sys.stderr)
+            return
+        counts["added"] += 1
+        counts["replaced"] += outcome.result.replaced
+        counts["duplicates"] += outcome.result.duplicate_of is not None
+
     bar = tqdm(total=len(found), unit="file", desc="ingest", disable=args.quiet, file=sys.stderr)
     try:
         flow = VideoFlow(engine)
-        for (_, path), outcome in zip(
-            videos, flow.ingest([VideoIngestItem(e, p) for e, p in videos], progress=bar.update), strict=True
-        ):
-            if outcome.result is None:
-                failed.append({"path": str(path), "error": str(outcome.error)})
-                if not args.json:
-                    tqdm.write(f"skipped {path}: {outcome.error}", file=sys.stderr)
-                continue
-            added += 1
-            replaced += outcome.result.replaced
+        video_items = [VideoIngestItem(ext_id, path) for ext_id, path in videos]
+        for (_, path), outcome in zip(videos, flow.ingest(video_items, progress=bar.update), strict=True):
+            tally(path, outcome)
         for start in range(0, len(files), args.batch_size):
             batch = files[start : start + args.batch_size]
-            for outcome, (_, path) in zip(
-                engine.ingest([IngestItem(ext_id, path) for ext_id, path in batch]), batch, strict=True
-            ):
-                if outcome.result is None:
-                    failed.append({"path": str(path), "error": str(outcome.error)})
-                    if not args.json:
-                        tqdm.write(f"skipped {path}: {outcome.error}", file=sys.stderr)
-                    continue
-                added += 1
-                replaced += outcome.result.replaced
-                duplicates += outcome.result.duplicate_of is not None
+            image_items = [IngestItem(ext_id, path) for ext_id, path in batch]
+            for (_, path), outcome in zip(batch, engine.ingest(image_items), strict=True):
+                tally(path, outcome)
             bar.update(len(batch))
         index.save()
     finally:
@@ -81,17 +77,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         index.close()
     report = {
         "index": args.index,
-        "ingested": added,
-        "replaced": replaced,
-        "byte_duplicates": duplicates,
+        "ingested": counts["added"],
+        "replaced": counts["replaced"],
+        "byte_duplicates": counts["duplicates"],
         "failed": failed,
     }
     if args.json:
         print_json(report)
     else:
         print(
-            f"ingested {added} image(s) or video(s) into {args.index} "
-            f"({replaced} replaced, {duplicates} byte-duplicates, "
+            f"ingested {counts['added']} image(s) or video(s) into {args.index} "
+            f"({counts['replaced']} replaced, {counts['duplicates']} byte-duplicates, "
             f"{len(failed)} failed)"
         )
     return 1 if failed else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -29,12 +29,40 @@ __all__ = [
 ]
 
 
-class MatchRequest(BaseModel):
+class _Pair(BaseModel):
+    """Two media, each by URL or inline (``source_<kind>`` / ``target_<kind>``): the shape of
+    the commercial API's match bodies, whose extra fields are ignored so its published
+    snippets work unchanged."""
+
+    model_config = ConfigDict(extra="ignore")
+    _kind: ClassVar[str]
+
+    source_url: ImageURL | None = None
+    target_url: ImageURL | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for side in ("source", "target"):
+            self._one(side)  # exactly one of the URL and the inline data, or a 422
+        return self
+
+    def _one(self, side: str) -> str | bytes:
+        inline = f"{side}_{self._kind}"
+        return one_image(getattr(self, f"{side}_url"), getattr(self, inline), f"{side}_url and {inline}")
+
+    @property
+    def source(self) -> str | bytes:
+        return self._one("source")
+
+    @property
+    def target(self) -> str | bytes:
+        return self._one("target")
+
+
+class MatchRequest(_Pair):
     """Two images: is the target a copy of the source?"""
 
-    # Extra fields are ignored so the commercial API's published snippets work unchanged.
     model_config = ConfigDict(
-        extra="ignore",
         json_schema_extra={
             "examples": [
                 {
@@ -44,25 +72,10 @@ class MatchRequest(BaseModel):
             ]
         },
     )
+    _kind = "image"
 
-    source_url: ImageURL | None = None
-    target_url: ImageURL | None = None
     source_image: ImageBytes | None = Field(default=None, description="the original (e.g. the catalog photo)")
     target_image: ImageBytes | None = Field(default=None, description="the suspected copy")
-
-    @model_validator(mode="after")
-    def _check(self) -> MatchRequest:
-        one_image(self.source_url, self.source_image, "source_url and source_image")
-        one_image(self.target_url, self.target_image, "target_url and target_image")
-        return self
-
-    @property
-    def source(self) -> str | bytes:
-        return one_image(self.source_url, self.source_image, "source_url and source_image")
-
-    @property
-    def target(self) -> str | bytes:
-        return one_image(self.target_url, self.target_image, "target_url and target_image")
 
 
 class Explain(BaseModel):
@@ -109,12 +122,11 @@ class MatchResponse(BaseModel):
     explain: Explain | None = Field(default=None, description="with explain=true only")
 
 
-class VideoMatchRequest(BaseModel):
+class VideoMatchRequest(_Pair):
     """Two videos: does the target copy (part of) the source? The same keys as
     ``/image/match``, with ``*_video`` for inline or uploaded videos."""
 
     model_config = ConfigDict(
-        extra="ignore",
         json_schema_extra={
             "examples": [
                 {
@@ -124,25 +136,10 @@ class VideoMatchRequest(BaseModel):
             ]
         },
     )
+    _kind = "video"
 
-    source_url: ImageURL | None = None
-    target_url: ImageURL | None = None
     source_video: ImageBytes | None = Field(default=None, description="the original video")
     target_video: ImageBytes | None = Field(default=None, description="the suspected copy")
-
-    @model_validator(mode="after")
-    def _check(self) -> VideoMatchRequest:
-        one_image(self.source_url, self.source_video, "source_url and source_video")
-        one_image(self.target_url, self.target_video, "target_url and target_video")
-        return self
-
-    @property
-    def source(self) -> str | bytes:
-        return one_image(self.source_url, self.source_video, "source_url and source_video")
-
-    @property
-    def target(self) -> str | bytes:
-        return one_image(self.target_url, self.target_video, "target_url and target_video")
 
 
 class VideoSegment(BaseModel):
