@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("images", "top-K reference images for each query image"),
     "match": ("images", "pairwise: is TARGET a copy of SOURCE?"),
     "gate": ("images", "block, review or pass listing images against an index"),
+    "cluster": ("review", "group listing images into clusters of copies (JSON or an HTML review page)"),
     "calibrate": ("calibrate", "fit the scoring anchors on an index's own catalog"),
     "info": ("catalog", "what an index holds and how it was built"),
     "delete": ("catalog", "remove images by id"),

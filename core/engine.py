@@ -185,14 +185,16 @@ class Engine:
             outcomes[pos] = IngestOutcome(item.external_id, ok=True, result=result)
         return [outcomes[pos] for pos in range(len(items))]
 
-    def search(self, query: ImageSource | Descriptor, k: int = 10) -> list[Hit]:
+    def search(self, query: ImageSource | Descriptor | Query, k: int = 10) -> list[Hit]:
         """Top-``k`` reference images for ``query``, best first by pairwise similarity.
 
         Candidates come from the full view's vector and hashes. Unless one of them is already
         a confident copy, the query's other views are described too and bring their own
         candidates, so a photo pasted small on a template finds its original."""
         index = self._require_index()
-        if isinstance(query, Descriptor):
+        if isinstance(query, Query):
+            q = query
+        elif isinstance(query, Descriptor):
             q = Query(query)
         else:
             q = self.encoder.query([self.decode(query).image])[0]
@@ -208,7 +210,7 @@ class Engine:
         hits.sort(key=lambda h: (-h.score.similarity, -h.score.normalised, h.external_id))
         return hits[:k]
 
-    def gate(self, query: ImageSource, rule: GateRule, k: int = 10) -> GateVerdict:
+    def gate(self, query: ImageSource | Query, rule: GateRule, k: int = 10) -> GateVerdict:
         """Block, review or pass a listing image by its top-``k`` matches (``rule``)."""
         start = time.perf_counter()
         matches = [

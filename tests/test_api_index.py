@@ -241,3 +241,35 @@ def test_metrics_count_requests_per_route(api: httpx.Client) -> None:
     )
     assert f"lookalike_index_images {float(len(CATALOG))}" in text
     assert 'lookalike_embedder_info{dim="' in text and 'name="sscd-lite"' in text
+
+
+def test_clusters_group_a_batch_and_check_each_group_once(
+    api: httpx.Client, photos: dict[str, Image.Image], origin: Origin
+) -> None:
+    origin.files["/listing-1.jpg"] = (jpeg_bytes(EDITS["mirror"](photos["coffee"])), "image/jpeg")
+    images = [
+        {"id": "listing-1", "image_url": f"{origin.base}/listing-1.jpg"},
+        {"id": "listing-2", "image": b64(jpeg_bytes(EDITS["crop70"](photos["coffee"])))},
+        {"id": "listing-3", "upload": "f3"},
+        {"id": "listing-4", "image": b64(jpeg_bytes(photos["rocket"]))},
+        {"id": "broken", "image": b64(b"not an image at all")},
+    ]
+    response = api.post(
+        "/listings/clusters",
+        data={"images": json.dumps(images)},
+        files={"f3": ("c.jpg", jpeg_bytes(photos["coffee"], 80))},
+    )
+    answer = response.json()
+    assert response.status_code == 200, response.text
+    [cluster] = answer["clusters"]
+    assert sorted(m["id"] for m in cluster["members"]) == ["listing-1", "listing-2", "listing-3"]
+    assert cluster["members"][0] == {"id": cluster["representative"], "score": 1.0}
+    assert all(m["score"] >= 0.85 for m in cluster["members"])
+    # The banned catalog photo is found once for the whole group.
+    assert cluster["catalog_matches"][0]["id"] == "coffee"
+    assert cluster["catalog_matches"][0]["decision"] == "auto-block"
+    assert 0 < cluster["catalog_matches"][0]["cosine"] <= 1
+    assert answer["singletons"] == ["listing-4"]
+    assert [(f["id"], f["error"]["code"]) for f in answer["failed"]] == [("broken", "not_an_image")]
+    too_many = [{"id": str(i), "image": b64(b"x")} for i in range(201)]
+    assert api.post("/listings/clusters", json={"images": too_many}).status_code == 422

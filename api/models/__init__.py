@@ -21,11 +21,27 @@ from .catalog import (
     WithUploads,
 )
 from .fields import ErrorBody
-from .listings import GateMatch, GateRequest, GateResponse
+from .listings import (
+    MAX_CLUSTER_IMAGES,
+    CatalogMatch,
+    ClusterImage,
+    ClusterModel,
+    ClustersRequest,
+    ClustersResponse,
+    GateMatch,
+    GateRequest,
+    GateResponse,
+)
 from .match import Explain, MatchRequest, MatchResponse, VideoMatchRequest, VideoMatchResponse, VideoSegment
 from .search import ImageQuery, ReferenceHit, SearchHit, SearchRequest, SearchResponse
 
 __all__ = [
+    "MAX_CLUSTER_IMAGES",
+    "CatalogMatch",
+    "ClusterImage",
+    "ClusterModel",
+    "ClustersRequest",
+    "ClustersResponse",
     "DeleteResponse",
     "ErrorBody",
     "Explain",
