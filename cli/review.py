@@ -11,16 +11,20 @@ import io
 import sys
 from pathlib import Path
 
-from ..api.models import ClustersResponse
+from ..api.models import ClustersResponse, FeedbackItem
 from ..embed.decode import decode_image
 from ..embed.files import iter_image_files
 from ..factory import open_engine
+from ..index.feedback import Verdict
 from ..review import ClusterReport, ReviewItem, cluster_images
 from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
 from ..score.gate import GateRule
 from .options import engine_options, model_options, print_json, store_option
 
 __all__ = ["configure", "render_html"]
+
+# ``lookalike feedback``: record, list (no verdict given) or undo reviewers' verdicts;
+# ``lookalike disable`` / ``enable``: take references out of search and gate, or back.
 
 
 def _thumbnail(path: Path, side: int = 220) -> str:
@@ -133,7 +137,65 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 1 if answer.failed else 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    engine = open_engine(args.index, writable=True, **engine_options(args))
+    index = engine.index
+    assert index is not None
+    try:
+        if args.undo is not None:
+            if not index.remove_feedback(args.undo):
+                print(f"lookalike: no verdict {args.undo}", file=sys.stderr)
+                return 1
+            print_json({"id": args.undo, "undone": True})
+            return 0
+        pair = args.not_a_match or args.confirmed
+        if pair is None:
+            for record in index.feedback(args.reference):
+                print_json(FeedbackItem.model_validate(record, from_attributes=True).model_dump(mode="json"))
+            return 0
+        verdict: Verdict = "not_a_match" if args.not_a_match else "confirmed"
+        record = engine.feedback(pair[0], pair[1], verdict)
+        print_json(FeedbackItem.model_validate(record, from_attributes=True).model_dump(mode="json"))
+        return 0
+    finally:
+        index.close()
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    engine = open_engine(args.index, writable=True, **engine_options(args))
+    assert engine.index is not None
+    try:
+        known = engine.index.set_enabled(args.ids, enabled=args.command == "enable")
+    finally:
+        engine.index.close()
+    for ext in args.ids:
+        print_json(
+            {"id": ext, "enabled": args.command == "enable"}
+            if ext in known
+            else {"id": ext, "error": "not found"}
+        )
+    return 0 if len(known) == len(args.ids) else 1
+
+
 def configure(command: str, p: argparse.ArgumentParser) -> None:
+    if command == "feedback":
+        p.add_argument("--index", required=True, help="index folder")
+        what = p.add_mutually_exclusive_group()
+        what.add_argument("--not-a-match", nargs=2, metavar=("QUERY", "REF_ID"), help="a false alarm")
+        what.add_argument("--confirmed", nargs=2, metavar=("QUERY", "REF_ID"), help="a confirmed copy")
+        what.add_argument("--undo", type=int, metavar="VERDICT_ID", help="remove a recorded verdict")
+        p.add_argument("--reference", default=None, help="list only the verdicts on this reference id")
+        model_options(p, embedder=False)
+        store_option(p)
+        p.set_defaults(func=cmd_feedback)
+        return
+    if command in ("enable", "disable"):
+        p.add_argument("--index", required=True, help="index folder")
+        p.add_argument("ids", nargs="+", help="reference ids")
+        model_options(p, embedder=False)
+        store_option(p)
+        p.set_defaults(func=cmd_enable)
+        return
     p.add_argument("paths", nargs="+", help="image files or folders")
     p.add_argument("--index", default=None, help="check each cluster once against this catalog")
     p.add_argument(

@@ -95,3 +95,53 @@ def test_cli_cluster_checks_each_cluster_against_the_catalog(
     html = page.read_text()
     assert html.count("src='data:image/jpeg;base64,") == 4
     assert "banned/coffee.jpg" in html and "auto-block" in html
+
+
+def _search_ids(index_dir: Path, query: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    assert main(["search", "--index", str(index_dir), "--json", "--k", "3", str(query)]) == 0
+    return [r["id"] for r in json.loads(capsys.readouterr().out)["results"] if r["score"] >= 0.85]
+
+
+def test_a_false_alarm_stays_dismissed_and_disabled_references_stay_out(
+    tmp_path: Path, photos: dict[str, Image.Image], capsys: pytest.CaptureFixture[str], sscd: Embedder
+) -> None:
+    index_dir = tmp_path / "index"
+    engine = engine_for(sscd, Index.create(index_dir, sscd.info))
+    assert engine.index is not None
+    engine.ingest([IngestItem(n, jpeg_bytes(photos[n], 95)) for n in ("coffee", "astronaut")])
+    engine.index.save()
+    engine.index.close()
+    query, near_copy, other = tmp_path / "q.jpg", tmp_path / "q2.jpg", tmp_path / "crop.jpg"
+    query.write_bytes(jpeg_bytes(EDITS["template"](photos["coffee"])))
+    near_copy.write_bytes(jpeg_bytes(Image.open(query).convert("RGB"), 50))
+    other.write_bytes(jpeg_bytes(EDITS["crop70"](photos["coffee"])))
+    for path in (query, near_copy, other):
+        assert _search_ids(index_dir, path, capsys) == ["coffee"]
+
+    assert main(["feedback", "--index", str(index_dir), "--not-a-match", str(query), "coffee"]) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    assert (recorded["reference_id"], recorded["verdict"]) == ("coffee", "not_a_match")
+    # Each command reopens the index: the verdict is on disk, not in memory.
+    assert _search_ids(index_dir, query, capsys) == []
+    assert _search_ids(index_dir, near_copy, capsys) == []
+    assert _search_ids(index_dir, other, capsys) == ["coffee"]  # another listing is still caught
+    assert main(["gate", "--index", str(index_dir), "--json", str(near_copy)]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "pass"
+    assert main(["feedback", "--index", str(index_dir), "--not-a-match", str(query), "nope"]) == 2
+    capsys.readouterr()
+
+    assert main(["feedback", "--index", str(index_dir)]) == 0
+    [listed] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert listed["id"] == recorded["id"]
+    assert main(["feedback", "--index", str(index_dir), "--undo", str(recorded["id"])]) == 0
+    capsys.readouterr()
+    assert _search_ids(index_dir, query, capsys) == ["coffee"]
+
+    coffee = tmp_path / "coffee.jpg"
+    coffee.write_bytes(jpeg_bytes(photos["coffee"]))
+    assert main(["disable", "--index", str(index_dir), "coffee", "missing"]) == 1
+    capsys.readouterr()
+    assert _search_ids(index_dir, coffee, capsys) == []
+    assert main(["enable", "--index", str(index_dir), "coffee"]) == 0
+    capsys.readouterr()
+    assert _search_ids(index_dir, coffee, capsys) == ["coffee"]

@@ -20,6 +20,7 @@ from .catalog import (
     IngestResult,
     WithUploads,
 )
+from .feedback import EnabledRequest, FeedbackItem, FeedbackList, FeedbackRequest
 from .fields import ErrorBody
 from .listings import (
     MAX_CLUSTER_IMAGES,
@@ -43,8 +44,12 @@ __all__ = [
     "ClustersRequest",
     "ClustersResponse",
     "DeleteResponse",
+    "EnabledRequest",
     "ErrorBody",
     "Explain",
+    "FeedbackItem",
+    "FeedbackList",
+    "FeedbackRequest",
     "GateMatch",
     "GateRequest",
     "GateResponse",
