@@ -75,6 +75,10 @@ class GateMatch:
         return self.hit.score.similarity
 
     @property
+    def cosine(self) -> float:
+        return self.hit.score.full_cosine
+
+    @property
     def metadata(self) -> dict[str, Any]:
         return self.hit.record.metadata
 

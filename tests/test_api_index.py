@@ -279,6 +279,7 @@ def test_feedback_and_disable_over_http(api: httpx.Client, photos: dict[str, Ima
     listing = jpeg_bytes(EDITS["template"](photos["astronaut"]))
     gate = api.post("/listings/gate", json={"image": b64(listing)}).json()
     assert [m["id"] for m in gate["matches"]] == ["astronaut"]
+    assert 0 < gate["matches"][0]["cosine"] <= 1  # every hit: id, calibrated score, raw cosine
     recorded = api.post(
         "/feedback",
         files={"image": ("l.jpg", listing)},

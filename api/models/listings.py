@@ -17,6 +17,7 @@ from .catalog import WithUploads
 from .fields import (
     EXAMPLE_B64,
     ErrorBody,
+    HitCosine,
     HitId,
     HitMetadata,
     HitScore,
@@ -77,6 +78,7 @@ class GateMatch(BaseModel):
 
     id: HitId
     score: HitScore
+    cosine: HitCosine = None
     decision: Literal["auto-block", "review"] = Field(description="the band this reference image falls in")
     metadata: HitMetadata
     source: HitSource = None
