@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from .fields import EXAMPLE_B64
 from .search import ImageQuery
 
 __all__ = ["EnabledRequest", "FeedbackItem", "FeedbackList", "FeedbackRequest"]
+
+
+_ITEM: dict[str, JsonValue] = {
+    "id": 7,
+    "reference_id": "sku-123",
+    "verdict": "not_a_match",
+    "query_sha256": "9f86d08...",
+    "created_at": "2026-12-03T12:00:00Z",
+}
 
 
 class FeedbackRequest(ImageQuery):
@@ -30,7 +39,7 @@ class FeedbackRequest(ImageQuery):
 class FeedbackItem(BaseModel):
     """A recorded verdict; validates from the index's FeedbackRecord."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_ITEM]})
 
     id: int
     reference_id: str
@@ -40,6 +49,8 @@ class FeedbackItem(BaseModel):
 
 
 class FeedbackList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"feedback": [_ITEM]}]})
+
     feedback: list[FeedbackItem]
 
 

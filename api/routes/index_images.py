@@ -101,7 +101,9 @@ async def get_image(image_id: str, service: ServiceDep) -> ImageRecord:
 @router.patch(
     "/images/{image_id:path}", response_model=ImageRecord, responses=_NOT_FOUND, summary="Enable or disable"
 )
-async def patch_image(image_id: str, body: EnabledRequest, service: ServiceDep) -> ImageRecord:
+async def patch_image(
+    image_id: str, body: Annotated[EnabledRequest, json_or_form(EnabledRequest)], service: ServiceDep
+) -> ImageRecord:
     """``{"enabled": false}``: the reference stays in the catalog but search and gate never
     return it; ``true`` brings it back."""
     if not await service.run(service.index.set_enabled, [image_id], body.enabled):
