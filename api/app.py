@@ -18,7 +18,7 @@ from .fetch import Fetcher
 from .inputs import BodyLimitMiddleware, document_bodies
 from .metrics import Metrics, MetricsMiddleware
 from .playground import Playground
-from .routes import health, index_images, listings, match, playground, search, thumbnails, video
+from .routes import feedback, health, index_images, listings, match, playground, search, thumbnails, video
 from .routes import metrics as metrics_route
 from .service import Service, index_path
 from .settings import Settings, get_settings
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = No
     for router in (match.router, search.router):
         app.include_router(router, dependencies=[Depends(require_api_key_or_playground_token)])
     # thumbnails first: its path is more specific than GET /index/images/{id:path}.
-    for router in (video.router, listings.router, thumbnails.router, index_images.router):
+    for router in (video.router, listings.router, feedback.router, thumbnails.router, index_images.router):
         app.include_router(router, dependencies=keyed)
     if settings.playground != "off":
         app.state.playground = Playground(settings)

@@ -123,7 +123,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             results = [
                 SearchHit.model_validate(h, from_attributes=True).model_dump(
-                    mode="json", include={"id", "score", "timestamps"}, exclude_none=True
+                    mode="json", include={"id", "score", "cosine", "timestamps"}, exclude_none=True
                 )
                 for h in flow.search_image(path, args.k)
             ]

@@ -20,9 +20,10 @@ from .embed.encode import Encoder, Query
 from .embed.local import REFERENCE
 from .errors import LookalikeError
 from .index.catalog import NewItem, Record
+from .index.feedback import FeedbackRecord, Verdict
 from .index.store import AddResult, Index
 from .index.thumbnails import make_thumbnail
-from .score.decision import MatchResult
+from .score.decision import IDENTICAL_THRESHOLD, MatchResult
 from .score.gate import GateDecision, GateRule
 from .score.scorer import PairScore, Scorer
 
@@ -72,6 +73,10 @@ class GateMatch:
     @property
     def score(self) -> float:
         return self.hit.score.similarity
+
+    @property
+    def cosine(self) -> float:
+        return self.hit.score.full_cosine
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -185,14 +190,16 @@ class Engine:
             outcomes[pos] = IngestOutcome(item.external_id, ok=True, result=result)
         return [outcomes[pos] for pos in range(len(items))]
 
-    def search(self, query: ImageSource | Descriptor, k: int = 10) -> list[Hit]:
+    def search(self, query: ImageSource | Descriptor | Query, k: int = 10) -> list[Hit]:
         """Top-``k`` reference images for ``query``, best first by pairwise similarity.
 
         Candidates come from the full view's vector and hashes. Unless one of them is already
         a confident copy, the query's other views are described too and bring their own
         candidates, so a photo pasted small on a template finds its original."""
         index = self._require_index()
-        if isinstance(query, Descriptor):
+        if isinstance(query, Query):
+            q = query
+        elif isinstance(query, Descriptor):
             q = Query(query)
         else:
             q = self.encoder.query([self.decode(query).image])[0]
@@ -206,9 +213,36 @@ class Engine:
                 found[rec.iid] = rec
         hits = [Hit(rec.external_id, self.scorer.score(q, rec.descriptor), rec) for rec in found.values()]
         hits.sort(key=lambda h: (-h.score.similarity, -h.score.normalised, h.external_id))
-        return hits[:k]
+        return self._reviewed(q, hits)[:k]
 
-    def gate(self, query: ImageSource, rule: GateRule, k: int = 10) -> GateVerdict:
+    def _reviewed(self, query: Query, hits: list[Hit]) -> list[Hit]:
+        """``hits`` less the disabled references and those a reviewer judged not a match for
+        this query or a near-identical copy of it (>= 0.97 against the stored query)."""
+        index = self._require_index()
+        ids = [h.external_id for h in hits]
+        off = index.disabled(ids)
+        rejected = index.suppressions(ids)
+        if not off and not rejected:
+            return hits
+        return [
+            h
+            for h in hits
+            if h.external_id not in off
+            and not any(
+                self.scorer.score(query, stored).similarity >= IDENTICAL_THRESHOLD
+                for stored in rejected.get(h.external_id, ())
+            )
+        ]
+
+    def feedback(self, query: ImageSource, reference_id: str, verdict: Verdict) -> FeedbackRecord:
+        """Record a reviewer's verdict on (``query``, ``reference_id``). ``not_a_match``: later
+        searches and gates with this query, or a near-identical copy, skip that reference."""
+        index = self._require_index()
+        decoded = self.decode(query)
+        described = self.encoder.query([decoded.image])[0].descriptor
+        return index.add_feedback(reference_id, verdict, decoded.sha256, described)
+
+    def gate(self, query: ImageSource | Query, rule: GateRule, k: int = 10) -> GateVerdict:
         """Block, review or pass a listing image by its top-``k`` matches (``rule``)."""
         start = time.perf_counter()
         matches = [

@@ -221,6 +221,10 @@ class Catalog:
             raise ItemNotFoundError(f"no image with id {external_id!r} in the index")
         return _record(row)
 
+    def exists(self, external_id: str) -> bool:
+        row = self._read.execute("SELECT 1 FROM images WHERE external_id = ?", (external_id,)).fetchone()
+        return row is not None
+
     def find_sha256(self, sha256: str) -> Record | None:
         row = self._read.execute(
             f"SELECT {_COLUMNS} FROM images WHERE sha256 = ? ORDER BY iid LIMIT 1", (sha256,)

@@ -31,6 +31,7 @@ import numpy as np
 from ..embed.base import EmbedderInfo
 from ..embed.descriptor import Descriptor
 from ..errors import EmbedderMismatchError, IndexStoreError
+from . import feedback as verdicts
 from . import thumbnails as thumbs
 from .base import BuildReport, Tuning
 from .catalog import CATALOG_NAME, Catalog, NewItem, Record
@@ -71,6 +72,7 @@ class Index:
         self._unsaved = False
         self.catalog = Catalog(path / CATALOG_NAME)
         thumbs.ensure_schema(self.catalog.connection(write=True))
+        verdicts.ensure_schema(self.catalog.connection(write=True))
         with self.catalog.transaction(write=False):
             self._hashes, hash_seq = load_hashes(path, manifest)
             if vectors is not None:
@@ -341,6 +343,42 @@ class Index:
         with self._writer, self.catalog.transaction():
             for iid, jpeg in jpegs.items():
                 thumbs.put(self.catalog.connection(write=True), iid, jpeg)
+
+    # -- reviewers' decisions (index/feedback.py) ---------------------------------------
+
+    def add_feedback(
+        self, reference_id: str, verdict: verdicts.Verdict, sha256: str, query: Descriptor
+    ) -> verdicts.FeedbackRecord:
+        """Record a verdict on (query, reference); raises ItemNotFoundError for an unknown id."""
+        self._check_writable()
+        with self._writer, self.catalog.transaction():
+            self.catalog.get(reference_id)
+            return verdicts.add(self.catalog.connection(write=True), reference_id, verdict, sha256, query)
+
+    def feedback(self, reference_id: str | None = None) -> list[verdicts.FeedbackRecord]:
+        return verdicts.list_all(self.catalog.connection(), reference_id)
+
+    def remove_feedback(self, feedback_id: int) -> bool:
+        """Undo a verdict; whether it existed."""
+        self._check_writable()
+        with self._writer, self.catalog.transaction():
+            return verdicts.remove(self.catalog.connection(write=True), feedback_id)
+
+    def suppressions(self, external_ids: Sequence[str]) -> dict[str, list[Descriptor]]:
+        """The queries reviewers judged not a match for each of ``external_ids``."""
+        return verdicts.suppressions(self.catalog.connection(), external_ids)
+
+    def set_enabled(self, external_ids: Sequence[str], enabled: bool) -> list[str]:
+        """Enable or disable references (kept, but never returned); the ids that exist."""
+        self._check_writable()
+        with self._writer, self.catalog.transaction():
+            known = [ext for ext in external_ids if self.catalog.exists(ext)]
+            verdicts.set_enabled(self.catalog.connection(write=True), known, enabled)
+        return known
+
+    def disabled(self, external_ids: Sequence[str]) -> set[str]:
+        """Which of ``external_ids`` are disabled."""
+        return verdicts.disabled_among(self.catalog.connection(), external_ids)
 
     @property
     def vectors(self) -> VectorStore:

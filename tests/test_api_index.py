@@ -241,3 +241,67 @@ def test_metrics_count_requests_per_route(api: httpx.Client) -> None:
     )
     assert f"lookalike_index_images {float(len(CATALOG))}" in text
     assert 'lookalike_embedder_info{dim="' in text and 'name="sscd-lite"' in text
+
+
+def test_clusters_group_a_batch_and_check_each_group_once(
+    api: httpx.Client, photos: dict[str, Image.Image], origin: Origin
+) -> None:
+    origin.files["/listing-1.jpg"] = (jpeg_bytes(EDITS["mirror"](photos["coffee"])), "image/jpeg")
+    images = [
+        {"id": "listing-1", "image_url": f"{origin.base}/listing-1.jpg"},
+        {"id": "listing-2", "image": b64(jpeg_bytes(EDITS["crop70"](photos["coffee"])))},
+        {"id": "listing-3", "upload": "f3"},
+        {"id": "listing-4", "image": b64(jpeg_bytes(photos["rocket"]))},
+        {"id": "broken", "image": b64(b"not an image at all")},
+    ]
+    response = api.post(
+        "/listings/clusters",
+        data={"images": json.dumps(images)},
+        files={"f3": ("c.jpg", jpeg_bytes(photos["coffee"], 80))},
+    )
+    answer = response.json()
+    assert response.status_code == 200, response.text
+    [cluster] = answer["clusters"]
+    assert sorted(m["id"] for m in cluster["members"]) == ["listing-1", "listing-2", "listing-3"]
+    assert cluster["members"][0] == {"id": cluster["representative"], "score": 1.0}
+    assert all(m["score"] >= 0.85 for m in cluster["members"])
+    # The banned catalog photo is found once for the whole group.
+    assert cluster["catalog_matches"][0]["id"] == "coffee"
+    assert cluster["catalog_matches"][0]["decision"] == "auto-block"
+    assert 0 < cluster["catalog_matches"][0]["cosine"] <= 1
+    assert answer["singletons"] == ["listing-4"]
+    assert [(f["id"], f["error"]["code"]) for f in answer["failed"]] == [("broken", "not_an_image")]
+    too_many = [{"id": str(i), "image": b64(b"x")} for i in range(201)]
+    assert api.post("/listings/clusters", json={"images": too_many}).status_code == 422
+
+
+def test_feedback_and_disable_over_http(api: httpx.Client, photos: dict[str, Image.Image]) -> None:
+    listing = jpeg_bytes(EDITS["template"](photos["astronaut"]))
+    gate = api.post("/listings/gate", json={"image": b64(listing)}).json()
+    assert [m["id"] for m in gate["matches"]] == ["astronaut"]
+    assert 0 < gate["matches"][0]["cosine"] <= 1  # every hit: id, calibrated score, raw cosine
+    recorded = api.post(
+        "/feedback",
+        files={"image": ("l.jpg", listing)},
+        data={"reference_id": "astronaut", "verdict": "not_a_match"},
+    )
+    assert recorded.status_code == 200, recorded.text
+    assert api.post("/listings/gate", json={"image": b64(listing)}).json()["decision"] == "pass"
+    listed = api.get("/feedback", params={"reference_id": "astronaut"}).json()["feedback"]
+    assert [f["id"] for f in listed] == [recorded.json()["id"]]
+    assert api.delete(f"/feedback/{recorded.json()['id']}").json()["deleted"] is True
+    assert api.delete(f"/feedback/{recorded.json()['id']}").status_code == 404
+    assert api.post("/listings/gate", json={"image": b64(listing)}).json()["matches"][0]["id"] == "astronaut"
+    bad = {"image": b64(listing), "reference_id": "no-such-id", "verdict": "not_a_match"}
+    assert api.post("/feedback", json=bad).status_code == 404
+    assert api.post("/feedback", json={**bad, "verdict": "maybe"}).status_code == 422
+
+    original = b64(jpeg_bytes(photos["chelsea"]))
+    assert api.patch("/index/images/chelsea", json={"enabled": False}).json()["enabled"] is False
+    results = api.post("/image/search", json={"image": original, "k": 3}).json()["results"]
+    assert "chelsea" not in [r["id"] for r in results]
+    assert api.get("/index/images/chelsea").json()["enabled"] is False
+    assert api.patch("/index/images/chelsea", json={"enabled": True}).json()["enabled"] is True
+    results = api.post("/image/search", json={"image": original, "k": 3}).json()["results"]
+    assert results[0]["id"] == "chelsea"
+    assert api.patch("/index/images/nope", json={"enabled": False}).status_code == 404

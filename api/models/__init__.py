@@ -20,15 +20,36 @@ from .catalog import (
     IngestResult,
     WithUploads,
 )
+from .feedback import EnabledRequest, FeedbackItem, FeedbackList, FeedbackRequest
 from .fields import ErrorBody
-from .listings import GateMatch, GateRequest, GateResponse
+from .listings import (
+    MAX_CLUSTER_IMAGES,
+    CatalogMatch,
+    ClusterImage,
+    ClusterModel,
+    ClustersRequest,
+    ClustersResponse,
+    GateMatch,
+    GateRequest,
+    GateResponse,
+)
 from .match import Explain, MatchRequest, MatchResponse, VideoMatchRequest, VideoMatchResponse, VideoSegment
 from .search import ImageQuery, ReferenceHit, SearchHit, SearchRequest, SearchResponse
 
 __all__ = [
+    "MAX_CLUSTER_IMAGES",
+    "CatalogMatch",
+    "ClusterImage",
+    "ClusterModel",
+    "ClustersRequest",
+    "ClustersResponse",
     "DeleteResponse",
+    "EnabledRequest",
     "ErrorBody",
     "Explain",
+    "FeedbackItem",
+    "FeedbackList",
+    "FeedbackRequest",
     "GateMatch",
     "GateRequest",
     "GateResponse",

@@ -173,6 +173,7 @@ class ImageRecord(BaseModel):
     height: int
     added_at: str
     metadata: Metadata
+    enabled: bool = Field(default=True, description="false: kept, but never returned by search or gate")
 
 
 class DeleteResponse(BaseModel):

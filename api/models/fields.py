@@ -25,6 +25,7 @@ __all__ = [
     "REFERENCE_ID",
     "Box",
     "ErrorBody",
+    "HitCosine",
     "HitId",
     "HitMetadata",
     "HitScore",
@@ -76,6 +77,14 @@ HitScore = Annotated[
     Field(
         validation_alias=AliasChoices(AliasPath("score", "similarity"), "score"),
         description="the same calibrated similarity as /image/match",
+    ),
+]
+HitCosine = Annotated[
+    float | None,
+    Field(
+        default=None,
+        validation_alias=AliasChoices("cosine", AliasPath("score", "full_cosine")),
+        description="the raw cosine of the two whole images' descriptors (before calibration)",
     ),
 ]
 HitMetadata = Annotated[

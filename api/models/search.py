@@ -11,6 +11,7 @@ from pydantic import (
 
 from ...score.decision import Confidence
 from .fields import (
+    HitCosine,
     HitId,
     HitMetadata,
     HitScore,
@@ -62,6 +63,7 @@ class ReferenceHit(BaseModel):
 
     id: HitId
     score: HitScore
+    cosine: HitCosine = None
     metadata: HitMetadata
     source: HitSource = None
 

@@ -15,6 +15,7 @@ from ..errors import ERROR_RESPONSES
 from ..inputs import fetch_all, json_or_form
 from ..models import (
     DeleteResponse,
+    EnabledRequest,
     ErrorBody,
     ImageRecord,
     IndexStatsResponse,
@@ -92,7 +93,22 @@ async def ingest_images(
 )
 async def get_image(image_id: str, service: ServiceDep) -> ImageRecord:
     record = await service.run(service.index.get, image_id)
-    return ImageRecord.model_validate(record, from_attributes=True)
+    disabled = await service.run(service.index.disabled, [image_id])
+    answer = ImageRecord.model_validate(record, from_attributes=True)
+    return answer.model_copy(update={"enabled": image_id not in disabled})
+
+
+@router.patch(
+    "/images/{image_id:path}", response_model=ImageRecord, responses=_NOT_FOUND, summary="Enable or disable"
+)
+async def patch_image(
+    image_id: str, body: Annotated[EnabledRequest, json_or_form(EnabledRequest)], service: ServiceDep
+) -> ImageRecord:
+    """``{"enabled": false}``: the reference stays in the catalog but search and gate never
+    return it; ``true`` brings it back."""
+    if not await service.run(service.index.set_enabled, [image_id], body.enabled):
+        raise ItemNotFoundError(f"no image with id {image_id!r} in the index")
+    return await get_image(image_id, service)
 
 
 @router.delete(

@@ -1,0 +1,254 @@
+"""The review layer: group a batch of new listing images into clusters of copies, so a
+reviewer takes one decision per group, and check each group once against the catalog.
+
+    images --describe (one model pass each)--> descriptors
+           --k nearest neighbours in a temporary in-memory FAISS index--> candidate pairs
+           --pairwise scorer, both directions--> copy edges (similarity >= threshold)
+           --star clustering--> clusters (every member verified against the representative)
+           --Engine.gate on the representative--> catalog matches
+
+Star clustering does not chain: a member joins a cluster only when it scores at least the
+threshold against the cluster's representative itself, never through a third image, and
+when its mean score against the members already in reaches ``LINK_FLOOR`` (average
+linkage), so a representative tied to another group by one borderline pair does not pull
+that group in. The
+representative is the image that matches most of the others (ties: the highest sum of
+scores), i.e. the member that best matches the rest.
+
+Only candidate pairs are scored (``k`` neighbours per image and per view), so the scorer
+runs O(n k) times, not O(n^2); pairs that are not candidates count as different.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .embed.decode import DecodedImage
+from .embed.encode import Query
+from .engine import Engine, GateVerdict, ImageSource
+from .errors import LookalikeError
+from .score.decision import MATCH_THRESHOLD
+from .score.gate import GateDecision, GateRule
+
+__all__ = [
+    "CatalogMatch",
+    "Cluster",
+    "ClusterReport",
+    "Member",
+    "ReviewItem",
+    "b_cubed",
+    "cluster_images",
+    "star_clusters",
+]
+
+#: Average-linkage floor: a member's mean similarity to the other members (over the pairs
+#: that were scored) must reach it. Edits of one photo that are not copies of each other at
+#: 0.85 (a crop and a template) still score well above it; unrelated photos score near 0.
+LINK_FLOOR = 0.5
+
+#: Neighbours per image (and per extra view) whose pairs are scored.
+DEFAULT_NEIGHBOURS = 20
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    id: str
+    source: ImageSource
+
+
+@dataclass(frozen=True)
+class Member:
+    """An image of a cluster and its score against the representative (1.0 for itself)."""
+
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class CatalogMatch:
+    """A catalog reference the cluster's representative matches, and the gate's band."""
+
+    id: str
+    score: float
+    cosine: float
+    decision: GateDecision
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: int
+    representative: str
+    members: list[Member]
+    catalog_matches: list[CatalogMatch] = field(default_factory=list)
+    #: The gate's decision on the representative (None without a catalog).
+    decision: GateDecision | None = None
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    clusters: list[Cluster]
+    singletons: list[str]
+    #: (id, error) of the images that could not be decoded.
+    failed: list[tuple[str, LookalikeError]] = field(default_factory=list)
+    threshold: float = MATCH_THRESHOLD
+    processing_time_ms: int = 0
+
+
+def star_clusters(
+    n: int, edges: dict[tuple[int, int], float], threshold: float, link_floor: float = LINK_FLOOR
+) -> list[list[tuple[int, float]]]:
+    """Clusters of ``n`` nodes from scored pairs ``(i, j) -> similarity``: each is
+    ``[(representative, 1.0), (member, its score against the representative), ...]``.
+
+    Nodes are taken in order of how many others they match (then the sum of those scores);
+    a node not yet placed that matches anything not yet placed becomes a representative.
+    Its neighbours join best first, each only if it matches the representative itself (at
+    least ``threshold``) and, on average over the pairs scored with the members already
+    in, at least ``link_floor`` (average linkage): an image that one borderline pair ties
+    to the representative, but that scores as unrelated to the rest, stays out.
+    """
+    scored: dict[int, dict[int, float]] = defaultdict(dict)
+    for (i, j), s in edges.items():
+        if i != j:
+            scored[i][j] = scored[j][i] = max(s, scored[i].get(j, 0.0))
+    adjacent = {v: {m: s for m, s in near.items() if s >= threshold} for v, near in scored.items()}
+    order = sorted(
+        (v for v in adjacent if adjacent[v]),
+        key=lambda v: (-len(adjacent[v]), -sum(adjacent[v].values()), v),
+    )
+    placed: set[int] = set()
+    clusters: list[list[tuple[int, float]]] = []
+    for centre in order:
+        if centre in placed:
+            continue
+        members = [(centre, 1.0)]
+        for m, s in sorted(adjacent[centre].items(), key=lambda ms: (-ms[1], ms[0])):
+            if m in placed:
+                continue
+            known = [scored[m][v] for v, _ in members[1:] if v in scored[m]]
+            if known and sum(known) / len(known) < link_floor:
+                continue
+            members.append((m, s))
+        if len(members) < 2:
+            continue
+        placed.update(v for v, _ in members)
+        clusters.append(members)
+    assert all(0 <= v < n for c in clusters for v, _ in c)
+    return clusters
+
+
+def _neighbours(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, positions) of each query row's ``k`` nearest ``vectors`` (inner product)."""
+    import faiss  # a FAISS flat index, in memory and thrown away with the batch
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    cosines, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(vectors)))
+    return cosines, found
+
+
+def _describe(
+    engine: Engine, items: Sequence[ReviewItem], batch: int = 32
+) -> tuple[list[int], list[Query], list[LookalikeError | None]]:
+    """The items that decode, as queries whose descriptor is also what they are as a reference."""
+    errors: list[LookalikeError | None] = [None] * len(items)
+    decoded: list[tuple[int, DecodedImage]] = []
+    for pos, item in enumerate(items):
+        try:
+            decoded.append((pos, engine.decode(item.source)))
+        except LookalikeError as exc:
+            errors[pos] = exc
+    queries: list[Query] = []
+    for start in range(0, len(decoded), batch):
+        images = [img.image for _, img in decoded[start : start + batch]]
+        # The reference descriptor (with its stored keypoints) is also the query's full view:
+        # both come from the same working copy, as Encoder.query describes it.
+        for image, described in zip(images, engine.encoder.encode(images), strict=True):
+            queries.append(Query(described, image, engine.embedder))
+    return [pos for pos, _ in decoded], queries, errors
+
+
+def cluster_images(
+    engine: Engine,
+    items: Sequence[ReviewItem],
+    threshold: float = MATCH_THRESHOLD,
+    rule: GateRule | None = None,
+    k: int = DEFAULT_NEIGHBOURS,
+    progress: Callable[[int], Any] | None = None,
+) -> ClusterReport:
+    """Group ``items`` into clusters of copies (see the module); with an index on ``engine``
+    (and ``rule``, default the gate's 0.97 / 0.85), check each cluster's representative
+    once against the catalog."""
+    start = time.perf_counter()
+    positions, queries, errors = _describe(engine, items)
+    if progress:
+        progress(len(items))
+    n = len(queries)
+    edges: dict[tuple[int, int], float] = {}
+    if n > 1:
+        vectors = np.stack([q.vectors[0] for q in queries])
+        cosines, found = _neighbours(vectors, vectors, k + 1)
+        candidates: dict[int, set[int]] = {i: {int(j) for j in found[i] if 0 <= j != i} for i in range(n)}
+        scorer = engine.scorer
+        for i, q in enumerate(queries):
+            others = [float(c) for c, j in zip(cosines[i], found[i], strict=True) if 0 <= j != i]
+            if scorer.wants_views(np.array(others), pair=False) and q.add_views():
+                _, more = _neighbours(vectors, q.vectors[1:], k + 1)
+                candidates[i].update(int(j) for j in more.ravel() if 0 <= j != i)
+        pairs = {(min(i, j), max(i, j)) for i, js in candidates.items() for j in js}
+        for i, j in sorted(pairs):
+            # Symmetric: a crop is a copy of its original and the original contains the crop.
+            a = scorer.score(queries[i], queries[j].descriptor).similarity
+            b = a if a >= threshold else scorer.score(queries[j], queries[i].descriptor).similarity
+            edges[(i, j)] = max(a, b)
+    groups = star_clusters(n, edges, threshold)
+    ids = [items[pos].id for pos in positions]
+    clusters: list[Cluster] = []
+    index = engine.index
+    gate_rule = rule or GateRule()
+    for number, group in enumerate(groups, 1):
+        members = [Member(ids[v], round(s, 4)) for v, s in group]
+        matches: list[CatalogMatch] = []
+        decision: GateDecision | None = None
+        if index is not None:
+            verdict: GateVerdict = engine.gate(queries[group[0][0]], gate_rule)
+            decision = verdict.decision
+            matches = [
+                CatalogMatch(m.id, m.score, m.hit.score.full_cosine, m.decision) for m in verdict.matches
+            ]
+        clusters.append(Cluster(number, members[0].id, members, matches, decision))
+    clustered = {v for group in groups for v, _ in group}
+    return ClusterReport(
+        clusters=clusters,
+        singletons=[ids[v] for v in range(n) if v not in clustered],
+        failed=[(items[pos].id, err) for pos, err in enumerate(errors) if err is not None],
+        threshold=threshold,
+        processing_time_ms=round((time.perf_counter() - start) * 1000),
+    )
+
+
+def b_cubed(truth: dict[str, str], found: Iterable[Iterable[str]]) -> tuple[float, float]:
+    """B-cubed (precision, recall) of predicted clusters ``found`` (ids missing from it are
+    singletons) against ``truth`` (id -> true group)."""
+    predicted: dict[str, frozenset[str]] = {}
+    for group in found:
+        members = frozenset(group)
+        for m in members:
+            predicted[m] = members
+    by_truth: dict[str, set[str]] = defaultdict(set)
+    for item, group_name in truth.items():
+        by_truth[group_name].add(item)
+    precision = recall = 0.0
+    for item, group_name in truth.items():
+        mine = predicted.get(item, frozenset({item}))
+        same = by_truth[group_name]
+        correct = len(mine & same)
+        precision += correct / len(mine)
+        recall += correct / len(same)
+    return precision / len(truth), recall / len(truth)
