@@ -8,6 +8,7 @@ by the raw path, so ids cannot blow up the number of series.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -51,6 +52,12 @@ class Metrics:
             "Changes since the last index checkpoint",
             registry=self.registry,
         )
+        self.flooding = Gauge(
+            "lookalike_reference_flooding",
+            "1 for each reference flooding the listing gate (its matches go to review)",
+            ["reference"],
+            registry=self.registry,
+        )
         self.embedder = Info(
             "lookalike_embedder", "The embedder that describes images", registry=self.registry
         )
@@ -58,11 +65,15 @@ class Metrics:
     def describe(self, info: EmbedderInfo) -> None:
         self.embedder.info({"name": info.name, "version": info.version, "dim": str(info.dim)})
 
-    def render(self, index: Index) -> bytes:
-        """The text exposition, with the index gauges read now (blocking: takes the index lock)."""
+    def render(self, index: Index, flooding: Sequence[str] = ()) -> bytes:
+        """The text exposition, with the index gauges read now (blocking: takes the index lock)
+        and the references flooding the gate (``lookalike_reference_flooding{reference=...} 1``)."""
         stats = index.stats()
         self.images.set(stats.images)
         self.pending.set(stats.pending_changes)
+        self.flooding.clear()
+        for ref in flooding:
+            self.flooding.labels(reference=ref).set(1)
         return generate_latest(self.registry)
 
 

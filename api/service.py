@@ -21,6 +21,7 @@ from ..engine import Engine
 from ..errors import ConfigError
 from ..factory import open_engine
 from ..index.store import Index
+from ..score.flood import FloodGuard, FloodRule
 from ..video import VideoFlow
 from .fetch import Fetcher
 from .settings import Settings
@@ -47,6 +48,14 @@ def engine_for(settings: Settings) -> Engine:
         threads=settings.threads,
         max_bytes=settings.max_image_bytes,
         max_pixels=settings.max_image_pixels,
+        flood=FloodGuard(
+            FloodRule(
+                window=settings.flood_window,
+                min_hits=settings.flood_min_hits,
+                share=settings.flood_share,
+                ratio=settings.flood_ratio,
+            )
+        ),
     )
 
 

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     auth_disabled: bool = False
     metrics_public: bool = Field(default=False, description="serve /metrics without a key")
+    # The gate's flood guard (lookalike.score.flood): a reference flooding the gate goes to review.
+    flood_window: int = Field(default=1000, ge=10, description="gate calls in the sliding window")
+    flood_min_hits: int = Field(
+        default=20, ge=1, description="hits in the window before a reference can flood"
+    )
+    flood_share: float = Field(
+        default=0.05, gt=0, le=1, description="share of the window's gate calls it hits"
+    )
+    flood_ratio: float = Field(default=10.0, ge=1, description="times its usual share")
 
     playground: Literal["loopback", "open", "key", "off"] = Field(
         default="loopback",

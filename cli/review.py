@@ -19,6 +19,7 @@ from ..index.feedback import Verdict
 from ..review import ClusterReport, ReviewItem, cluster_images
 from ..score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
 from ..score.gate import GateRule
+from ..video import VideoFlow
 from .options import engine_options, model_options, print_json, store_option
 
 __all__ = ["configure", "render_html"]
@@ -165,7 +166,7 @@ def cmd_enable(args: argparse.Namespace) -> int:
     engine = open_engine(args.index, writable=True, **engine_options(args))
     assert engine.index is not None
     try:
-        known = engine.index.set_enabled(args.ids, enabled=args.command == "enable")
+        known = VideoFlow(engine).set_enabled(args.ids, enabled=args.command == "enable")
     finally:
         engine.index.close()
     for ext in args.ids:

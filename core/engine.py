@@ -24,6 +24,7 @@ from .index.feedback import FeedbackRecord, Verdict
 from .index.store import AddResult, Index
 from .index.thumbnails import make_thumbnail
 from .score.decision import IDENTICAL_THRESHOLD, MatchResult
+from .score.flood import FloodGuard
 from .score.gate import GateDecision, GateRule
 from .score.scorer import PairScore, Scorer
 
@@ -64,6 +65,8 @@ class GateMatch:
 
     hit: Hit
     decision: GateDecision
+    #: Quarantined: this reference floods the gate, so its match goes to review.
+    flood: bool = False
 
     # The answer's field names, so the edges validate their JSON models from this object.
     @property
@@ -97,6 +100,10 @@ class GateVerdict:
     processing_time_ms: int
 
     @property
+    def flood(self) -> bool:
+        return any(m.flood for m in self.matches)
+
+    @property
     def block_threshold(self) -> float:
         return self.rule.block_threshold
 
@@ -116,6 +123,7 @@ class Engine:
         index: Index | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.embedder = embedder
         self.encoder = Encoder(embedder)
@@ -123,6 +131,7 @@ class Engine:
         self.index = index
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.flood = flood
 
     def decode(self, source: ImageSource, reference: bool = False) -> DecodedImage:
         """``reference``: the image is only described as a stored reference (model, stored
@@ -240,18 +249,24 @@ class Engine:
         index = self._require_index()
         decoded = self.decode(query)
         described = self.encoder.query([decoded.image])[0].descriptor
+        if verdict == "confirmed" and self.flood is not None:
+            self.flood.confirm(reference_id)
         return index.add_feedback(reference_id, verdict, decoded.sha256, described)
 
     def gate(self, query: ImageSource | Query, rule: GateRule, k: int = 10) -> GateVerdict:
-        """Block, review or pass a listing image by its top-``k`` matches (``rule``)."""
+        """Block, review or pass a listing image by its top-``k`` matches (``rule``). With a
+        flood guard, a reference that floods the gate sends its matches to review."""
         start = time.perf_counter()
-        matches = [
-            GateMatch(hit, rule.decide(hit.score.similarity))
-            for hit in self.search(query, k)
-            if hit.score.similarity >= rule.review_threshold
-        ]
+        hits = [hit for hit in self.search(query, k) if hit.score.similarity >= rule.review_threshold]
+        flooding = self.flood.observe(h.external_id for h in hits) if self.flood else set()
+        matches = []
+        for hit in hits:
+            decision = rule.decide(hit.score.similarity)
+            flood = hit.external_id in flooding
+            matches.append(GateMatch(hit, "review" if flood else decision, flood))
+        decisions = {m.decision for m in matches}
         return GateVerdict(
-            decision=matches[0].decision if matches else "pass",
+            decision="auto-block" if "auto-block" in decisions else "review" if decisions else "pass",
             matches=matches,
             rule=rule,
             processing_time_ms=round((time.perf_counter() - start) * 1000),

@@ -13,6 +13,7 @@ from .index.store import Index
 from .score.background import Background
 from .score.calibration import Calibration, calibration_for
 from .score.decision import MATCH_THRESHOLD
+from .score.flood import FloodGuard
 from .score.scorer import Scorer
 
 __all__ = ["open_engine", "scorer_for"]
@@ -39,6 +40,7 @@ def open_engine(
     threshold: float = MATCH_THRESHOLD,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    flood: FloodGuard | None = None,
     threads: int | None = None,
     checkpoint: str | Path | None = None,
     pretrained: str | None = None,
@@ -50,7 +52,8 @@ def open_engine(
     existing index brings its own and anything else gets ``default_embedder``. ``create``
     makes a missing index (and implies ``writable``: this process then holds its lock).
     ``store``, ``index_factory``: see :meth:`Index.open` and :meth:`Index.create`. The rest
-    are the decoder's caps and the embedder's options
+    are the decoder's caps, the gate's flood guard (a serving process keeps one), and the
+    embedder's options
     (:func:`lookalike.embed.factory.get_embedder`).
     """
     exists = index is not None and (Path(index) / MANIFEST_NAME).exists()
@@ -71,4 +74,5 @@ def open_engine(
         opened,
         max_bytes=max_bytes,
         max_pixels=max_pixels,
+        flood=flood,
     )

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from .embed.decode import DecodedImage
-from .embed.encode import Query
+from .embed.encode import Query, shrunk
+from .embed.local import QUERY
 from .engine import Engine, GateVerdict, ImageSource
 from .errors import LookalikeError
 from .score.decision import MATCH_THRESHOLD
@@ -158,20 +159,24 @@ def _describe(
 ) -> tuple[list[int], list[Query], list[LookalikeError | None]]:
     """The items that decode, as queries whose descriptor is also what they are as a reference."""
     errors: list[LookalikeError | None] = [None] * len(items)
-    decoded: list[tuple[int, DecodedImage]] = []
-    for pos, item in enumerate(items):
-        try:
-            decoded.append((pos, engine.decode(item.source)))
-        except LookalikeError as exc:
-            errors[pos] = exc
+    positions: list[int] = []
     queries: list[Query] = []
-    for start in range(0, len(decoded), batch):
-        images = [img.image for _, img in decoded[start : start + batch]]
+    # Decoded a batch at a time, and each query keeps only the pixels its keypoints and view
+    # need (640 px): a batch of 10,000 listings must not hold 10,000 full-size images.
+    for start in range(0, len(items), batch):
+        chunk: list[tuple[int, DecodedImage]] = []
+        for pos in range(start, min(start + batch, len(items))):
+            try:
+                chunk.append((pos, engine.decode(items[pos].source)))
+            except LookalikeError as exc:
+                errors[pos] = exc
+        images = [img.image for _, img in chunk]
         # The reference descriptor (with its stored keypoints) is also the query's full view:
         # both come from the same working copy, as Encoder.query describes it.
-        for image, described in zip(images, engine.encoder.encode(images), strict=True):
-            queries.append(Query(described, image, engine.embedder))
-    return [pos for pos, _ in decoded], queries, errors
+        for (pos, _), image, described in zip(chunk, images, engine.encoder.encode(images), strict=True):
+            positions.append(pos)
+            queries.append(Query(described, shrunk(image, QUERY.side), engine.embedder))
+    return positions, queries, errors
 
 
 def cluster_images(

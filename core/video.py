@@ -267,6 +267,18 @@ class VideoFlow:
                 deleted.append(vid)
         return deleted
 
+    def set_enabled(self, ids: Sequence[str], enabled: bool) -> list[str]:
+        """Enable or disable references by id, an image or a whole video (all its frames);
+        the ids that existed."""
+        index = self._index()
+        known = index.set_enabled(ids, enabled)
+        for vid in (i for i in ids if i not in known):
+            frames = [r.external_id for r in self.frames_of(vid)]
+            if frames:
+                index.set_enabled(frames, enabled)
+                known.append(vid)
+        return known
+
     def ingest(
         self, items: Sequence[VideoIngestItem], progress: Callable[[int], None] | None = None
     ) -> list[IngestOutcome]:

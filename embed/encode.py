@@ -16,10 +16,10 @@ from .hashes import phash_pair
 from .local import QUERY, REFERENCE, extract_local
 from .views import FULL, Box, query_views
 
-__all__ = ["Encoder", "Query"]
+__all__ = ["Encoder", "Query", "shrunk"]
 
 
-def _shrunk(image: Image.Image, side: int) -> Image.Image:
+def shrunk(image: Image.Image, side: int) -> Image.Image:
     """``image`` with its longer side at most ``side`` (whole-factor reduction first: cheap)."""
     w, h = image.size
     scale = side / max(w, h)
@@ -87,7 +87,7 @@ class Encoder:
     def encode(self, images: Sequence[Image.Image]) -> list[Descriptor]:
         """References: the vector, the pHash pair and the stored keypoints of each image,
         all from one working copy no larger than the stored keypoints need."""
-        work = [_shrunk(image, REFERENCE.side) for image in images]
+        work = [shrunk(image, REFERENCE.side) for image in images]
         vectors = self.embedder.embed(work)  # described from the same copy as in pair()
         return [
             Descriptor(vector, *phash_pair(image), extract_local(image, REFERENCE))
@@ -98,7 +98,7 @@ class Encoder:
         """Queries: the full view and the pHash pair now; views and keypoints on demand. The
         full view is described from the same working copy as a reference, so an image
         matches itself exactly; views and keypoints use the whole image."""
-        work = [_shrunk(image, REFERENCE.side) for image in images]
+        work = [shrunk(image, REFERENCE.side) for image in images]
         return self._queries(images, work, self.embedder.embed(work))
 
     def _queries(
@@ -112,7 +112,7 @@ class Encoder:
     def pair(self, reference: Image.Image, query: Image.Image) -> tuple[Descriptor, Query]:
         """A reference and a query, through the model in one batch; the reference's keypoints
         are left for :meth:`keypoints` (a pair needs them only when its score is uncertain)."""
-        ref_work, query_work = _shrunk(reference, REFERENCE.side), _shrunk(query, REFERENCE.side)
+        ref_work, query_work = shrunk(reference, REFERENCE.side), shrunk(query, REFERENCE.side)
         ref_vector, query_vector = self.embedder.embed([ref_work, query_work])
         described = Descriptor(ref_vector, *phash_pair(ref_work), LocalFeatures.empty())
         return described, self._queries([query], [query_work], query_vector[None, :])[0]
@@ -120,4 +120,4 @@ class Encoder:
     @staticmethod
     def keypoints(reference: Image.Image) -> LocalFeatures:
         """The keypoints a reference keeps."""
-        return extract_local(_shrunk(reference, REFERENCE.side), REFERENCE)
+        return extract_local(shrunk(reference, REFERENCE.side), REFERENCE)

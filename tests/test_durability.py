@@ -143,3 +143,42 @@ def test_sigkill_during_checkpoint_saves(tmp_path: Path, delay: float) -> None:
             f"hashes-{index.stats().checkpoint_seq}.faissb",
             f"vectors-{index.stats().checkpoint_seq}.faiss",
         ]
+
+
+FEEDBACK_LOOP = """
+import sys
+import numpy as np
+from lookalike.embed.descriptor import Descriptor, LocalFeatures
+from lookalike.index.catalog import NewItem
+from lookalike.index.store import Index
+from lookalike.embed.base import EmbedderInfo
+info = EmbedderInfo(name="fake", dim=4, version="1", weights_digest="none")
+index = Index.open_or_create(sys.argv[1], info)
+rng = np.random.default_rng(0)
+def desc():
+    v = rng.normal(size=4).astype(np.float32)
+    h = rng.integers(0, 256, 8, dtype=np.uint8)
+    return Descriptor(v / np.linalg.norm(v), h, h, LocalFeatures.empty())
+index.add([NewItem("ref", desc(), "sha-ref", 8, 8)])
+for i in range(100_000):
+    index.add_feedback("ref", "not_a_match", f"sha-{i}", desc())
+    print(i, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.05, 0.4])
+def test_sigkill_while_recording_verdicts(tmp_path: Path, delay: float) -> None:
+    """Every verdict acknowledged before a SIGKILL is there after it, and the index reopens."""
+    index_dir = tmp_path / "ix"
+    proc = subprocess.Popen([sys.executable, "-c", FEEDBACK_LOOP, str(index_dir)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    acknowledged = int(proc.stdout.readline())
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    rest, _ = proc.communicate()
+    acknowledged = max([acknowledged, *(int(line.split()[0]) for line in rest.splitlines() if line.strip())])
+    with Index.open(index_dir, writable=True) as index:
+        recorded = index.feedback("ref")
+        assert len(recorded) >= acknowledged + 1
+        assert {r.verdict for r in recorded} == {"not_a_match"}

@@ -274,6 +274,15 @@ def test_ingest_search_and_delete_videos(
     (top, *_) = json.loads(capsys.readouterr().out)["results"]
     assert top["id"] == "ref.mp4" and top["score"] >= 0.85
     assert min(abs(t - 4.6) for t in top["timestamps"]) <= 0.5
+    # disabling the video disables every frame of it; enabling brings it back
+    assert main(["disable", "--index", index, "ref.mp4"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--index", index, "--json", str(clips.still)]) == 0
+    assert all(r["id"] != "ref.mp4" for r in json.loads(capsys.readouterr().out)["results"])
+    assert main(["enable", "--index", index, "ref.mp4"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--index", index, "--json", str(clips.still)]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "ref.mp4"
     assert main(["delete", "--index", index, "--json", "ref.mp4"]) == 0
     assert json.loads(capsys.readouterr().out)["deleted"] == ["ref.mp4"]
     assert main(["search", "--index", index, "--json", str(clips.still)]) == 0

@@ -222,6 +222,9 @@ class IndexStatsResponse(BaseModel):
     bytes_on_disk: int
     created_at: str
     updated_at: str
+    flooding: list[str] = Field(
+        default_factory=list, description="references flooding the listing gate: their matches go to review"
+    )
 
 
 class HealthResponse(BaseModel):

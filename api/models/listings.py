@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -70,6 +71,18 @@ class GateRequest(ImageQuery):
         return self
 
 
+def _only_true(value: object) -> bool | None:
+    return True if value else None
+
+
+#: Present (true) only when a reference floods the gate: its match went to review, not auto-block.
+Flood = Annotated[
+    bool | None,
+    BeforeValidator(_only_true),
+    Field(description="the reference floods the gate (matches too many listings): sent to review"),
+]
+
+
 class GateMatch(BaseModel):
     """A reference image the gate found, with the band it falls in; validates from an engine
     ``GateMatch``."""
@@ -82,6 +95,7 @@ class GateMatch(BaseModel):
     decision: Literal["auto-block", "review"] = Field(description="the band this reference image falls in")
     metadata: HitMetadata
     source: HitSource = None
+    flood: Flood = None
 
 
 class GateResponse(BaseModel):
@@ -109,6 +123,7 @@ class GateResponse(BaseModel):
 
     decision: Literal["auto-block", "review", "pass"]
     matches: list[GateMatch] = Field(description="reference images at or above review_threshold, best first")
+    flood: Flood = None
     block_threshold: float
     review_threshold: float
     processing_time_ms: int

@@ -123,4 +123,6 @@ async def delete_image(image_id: str, service: ServiceDep) -> DeleteResponse:
 @router.get("/stats", response_model=IndexStatsResponse, summary="What the index holds")
 async def index_stats(service: ServiceDep) -> IndexStatsResponse:
     stats = await service.run(service.index.stats)
-    return IndexStatsResponse.model_validate(stats, from_attributes=True)
+    answer = IndexStatsResponse.model_validate(stats, from_attributes=True)
+    answer.flooding = service.engine.flood.flooding() if service.engine.flood else []
+    return answer

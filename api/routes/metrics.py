@@ -19,4 +19,5 @@ router = APIRouter(tags=["health"])
     summary="Prometheus metrics",
 )
 async def metrics(service: ServiceDep, registry: MetricsDep) -> Response:
-    return Response(await service.run(registry.render, service.index), media_type=CONTENT_TYPE)
+    flooding = service.engine.flood.flooding() if service.engine.flood else []
+    return Response(await service.run(registry.render, service.index, flooding), media_type=CONTENT_TYPE)
