@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from .index.catalog import NewItem, Record
 from .index.store import AddResult, Index
 from .score.align import Alignment, AlignParams, align
 from .score.calibration import video_calibration_for
-from .score.decision import Confidence, confidence
+from .score.decision import MatchResult, confidence
 from .score.scorer import Scorer
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "VideoFlow",
     "VideoHit",
     "VideoIngestItem",
-    "VideoMatchResult",
     "frame_id",
     "is_video",
 ]
@@ -99,19 +98,6 @@ class VideoDescriptor:
             duration=float(meta.get("duration", 0.0)),
             sha256=str(meta.get("video_sha256", "")),
         )
-
-
-@dataclass(frozen=True)
-class VideoMatchResult:
-    """The ``/video/match`` envelope: the image envelope with ``media_type: "video"`` and
-    the copied segments, best first (in seconds)."""
-
-    match: bool
-    confidence: Confidence
-    similarity_score: float
-    processing_time_ms: int
-    media_type: Literal["video"] = "video"
-    matched_segments: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -230,15 +216,16 @@ class VideoFlow:
         segments = self.segments(self.align(source, target))
         return (segments[0]["similarity_score"] if segments else 0.0), segments
 
-    def match(self, source: Source, target: Source) -> VideoMatchResult:
+    def match(self, source: Source, target: Source) -> MatchResult:
         start = time.perf_counter()
         score, segments = self.compare(self.describe(source), self.describe(target))
         threshold = self.scorer.threshold
-        return VideoMatchResult(
+        return MatchResult(
             match=score >= threshold,
             confidence=confidence(score, threshold),
             similarity_score=score,
             processing_time_ms=round((time.perf_counter() - start) * 1000),
+            media_type="video",
             matched_segments=segments,
         )
 

@@ -38,13 +38,14 @@ class Explanation:
 @dataclass(frozen=True)
 class MatchResult:
     """One pairwise decision; its fields, in this order, are the envelope of
-    ``POST /image/match`` and ``lookalike match --json``; ``explain`` only when asked for."""
+    ``POST /image/match`` and ``lookalike match --json`` (for videos ``/video/match``, with
+    the copied segments); ``explain`` only when asked for."""
 
     match: bool
     confidence: Confidence
     similarity_score: float
     processing_time_ms: int
-    media_type: Literal["image"] = "image"
+    media_type: Literal["image", "video"] = "image"
     matched_segments: list[dict[str, float]] = field(default_factory=list)
     explain: Explanation | None = None
 
