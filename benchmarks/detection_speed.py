@@ -39,20 +39,15 @@ from ..api.settings import Settings
 from ..embed.factory import get_embedder
 from ..engine import IngestItem
 from ..factory import open_engine
+from .http_match import timed
 from .server import BackgroundServer
 
 __all__ = ["main"]
 
 
 def _p50(fn: Callable[[], object], n: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    timed(fn, warmup)
+    return statistics.median(timed(fn, n))
 
 
 def _jpeg(image: Image.Image, quality: int) -> bytes:

@@ -30,7 +30,7 @@ from ..api.service import Service
 from ..api.settings import Settings
 from .server import BackgroundServer
 
-__all__ = ["main"]
+__all__ = ["main", "timed"]
 
 
 def _megapixel_pair(paths: list[str] | None) -> tuple[bytes, bytes]:
@@ -46,7 +46,8 @@ def _megapixel_pair(paths: list[str] | None) -> tuple[bytes, bytes]:
     return source.getvalue(), copy.getvalue()
 
 
-def _timed(fn: Callable[[], object], n: int) -> list[float]:
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    """Wall milliseconds of ``n`` calls of ``fn``."""
     times = []
     for _ in range(n):
         start = time.perf_counter()
@@ -91,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             def in_process() -> None:
                 service.engine.match(source, copy)
 
-            _timed(over_http, args.warmup)
+            timed(over_http, args.warmup)
             server_ms.clear()
-            http_ms = _timed(over_http, args.requests)
-            engine_ms = _timed(in_process, args.requests)
+            http_ms = timed(over_http, args.requests)
+            engine_ms = timed(in_process, args.requests)
             verdict = client.post("/image/match", files=files).json()
 
     sizes = [Image.open(io.BytesIO(b)).size for b in (source, copy)]
