@@ -297,7 +297,10 @@ def test_feedback_and_disable_over_http(api: httpx.Client, photos: dict[str, Ima
     assert api.post("/feedback", json={**bad, "verdict": "maybe"}).status_code == 422
 
     original = b64(jpeg_bytes(photos["chelsea"]))
-    assert api.patch("/index/images/chelsea", json={"enabled": False}).json()["enabled"] is False
+    assert api.patch("/index/images/chelsea", json={"enabled": False}).json() == {
+        "id": "chelsea",
+        "enabled": False,
+    }
     results = api.post("/image/search", json={"image": original, "k": 3}).json()["results"]
     assert "chelsea" not in [r["id"] for r in results]
     assert api.get("/index/images/chelsea").json()["enabled"] is False

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import av
 import httpx
@@ -391,3 +392,17 @@ def test_image_search_hits_can_be_videos(api: tuple[httpx.Client, Origin, Any], 
     top = answer.json()["results"][0]
     assert top["id"] == "demo-video" and top["match"]
     assert min(abs(t - 4.6) for t in top["timestamps"]) <= 0.5
+
+    # A video id disables (and enables) all its frames over HTTP, as `lookalike disable` does.
+    still = {"image_url": f"{origin.base}/still.jpg", "k": 3}
+    off = client.patch("/index/images/demo-video", json={"enabled": False})
+    assert off.status_code == 200, off.text
+    assert off.json() == {"id": "demo-video", "enabled": False}
+    frames = [r.external_id for r in app_flow.frames_of("demo-video")]
+    assert len(frames) > 1 and all(
+        client.get(f"/index/images/{quote(f)}").json()["enabled"] is False for f in frames
+    )
+    assert "demo-video" not in [r["id"] for r in client.post("/image/search", json=still).json()["results"]]
+    assert client.patch("/index/images/demo-video", json={"enabled": True}).json()["enabled"] is True
+    assert client.post("/image/search", json=still).json()["results"][0]["id"] == "demo-video"
+    assert client.patch("/index/images/no-such-video", json={"enabled": False}).status_code == 404

@@ -20,7 +20,7 @@ from .catalog import (
     IngestResult,
     WithUploads,
 )
-from .feedback import EnabledRequest, FeedbackItem, FeedbackList, FeedbackRequest
+from .feedback import EnabledRequest, EnabledResponse, FeedbackItem, FeedbackList, FeedbackRequest
 from .fields import ErrorBody
 from .listings import (
     MAX_CLUSTER_IMAGES,
@@ -45,6 +45,7 @@ __all__ = [
     "ClustersResponse",
     "DeleteResponse",
     "EnabledRequest",
+    "EnabledResponse",
     "ErrorBody",
     "Explain",
     "FeedbackItem",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from .fields import EXAMPLE_B64
 from .search import ImageQuery
 
-__all__ = ["EnabledRequest", "FeedbackItem", "FeedbackList", "FeedbackRequest"]
+__all__ = ["EnabledRequest", "EnabledResponse", "FeedbackItem", "FeedbackList", "FeedbackRequest"]
 
 
 _ITEM: dict[str, JsonValue] = {
@@ -58,3 +58,10 @@ class EnabledRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": False}]})
 
     enabled: bool = Field(description="false: never returned by search or gate (kept in the catalog)")
+
+
+class EnabledResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "sku-123", "enabled": False}]})
+
+    id: str = Field(description="an image id, or a video id: then all its frames")
+    enabled: bool

@@ -16,6 +16,7 @@ from ..inputs import fetch_all, json_or_form
 from ..models import (
     DeleteResponse,
     EnabledRequest,
+    EnabledResponse,
     ErrorBody,
     ImageRecord,
     IndexStatsResponse,
@@ -99,16 +100,19 @@ async def get_image(image_id: str, service: ServiceDep) -> ImageRecord:
 
 
 @router.patch(
-    "/images/{image_id:path}", response_model=ImageRecord, responses=_NOT_FOUND, summary="Enable or disable"
+    "/images/{image_id:path}",
+    response_model=EnabledResponse,
+    responses=_NOT_FOUND,
+    summary="Enable or disable",
 )
 async def patch_image(
     image_id: str, body: Annotated[EnabledRequest, json_or_form(EnabledRequest)], service: ServiceDep
-) -> ImageRecord:
+) -> EnabledResponse:
     """``{"enabled": false}``: the reference stays in the catalog but search and gate never
-    return it; ``true`` brings it back."""
-    if not await service.run(service.index.set_enabled, [image_id], body.enabled):
-        raise ItemNotFoundError(f"no image with id {image_id!r} in the index")
-    return await get_image(image_id, service)
+    return it; ``true`` brings it back. A video id acts on all its frames."""
+    if not await service.run(service.video.set_enabled, [image_id], body.enabled):
+        raise ItemNotFoundError(f"no image or video with id {image_id!r} in the index")
+    return EnabledResponse(id=image_id, enabled=body.enabled)
 
 
 @router.delete(
