@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -204,7 +204,9 @@ class Engine:
 
         Candidates come from the full view's vector and hashes. Unless one of them is already
         a confident copy, the query's other views are described too and bring their own
-        candidates, so a photo pasted small on a template finds its original."""
+        candidates, so a photo pasted small on a template finds its original. When disabled
+        or rejected references leave fewer than ``k``, the shortlist goes deeper (4x each
+        time) until ``k`` remain or the index is exhausted."""
         index = self._require_index()
         if isinstance(query, Query):
             q = query
@@ -212,17 +214,31 @@ class Engine:
             q = Query(query)
         else:
             q = self.encoder.query([self.decode(query).image])[0]
-        shortlist = max(2 * k, 50)
+        depth = max(2 * k, 50)
+        scored: dict[int, Hit] = {}
+        while True:
+            for rec in self._shortlist(q, depth, skip=scored.keys()):
+                scored[rec.iid] = Hit(rec.external_id, self.scorer.score(q, rec.descriptor), rec)
+            hits = sorted(
+                scored.values(), key=lambda h: (-h.score.similarity, -h.score.normalised, h.external_id)
+            )
+            kept = self._reviewed(q, hits)
+            if len(kept) >= k or len(kept) == len(hits) or depth >= len(index):
+                return kept[:k]
+            depth *= 4
+
+    def _shortlist(self, q: Query, depth: int, skip: Collection[int]) -> list[Record]:
+        """The ``depth`` nearest references of each of the query's views (and of its hashes),
+        less ``skip``; the other views are described when the full view finds no confident copy."""
+        index = self._require_index()
         hashes = np.stack([q.descriptor.phash, q.descriptor.phash_mirror])
-        found = {rec.iid: rec for rec in index.nearest(q.vectors, hashes, shortlist)}
+        found = {rec.iid: rec for rec in index.nearest(q.vectors, hashes, depth)}
         full = np.array([float(q.vectors[0] @ rec.descriptor.vector) for rec in found.values()])
         if self.scorer.wants_views(full, pair=False) and q.add_views():
             no_hashes = np.zeros((0, 8), np.uint8)
-            for rec in index.nearest(q.vectors[1:], no_hashes, shortlist, skip=found.keys()):
+            for rec in index.nearest(q.vectors[1:], no_hashes, depth, skip=found.keys()):
                 found[rec.iid] = rec
-        hits = [Hit(rec.external_id, self.scorer.score(q, rec.descriptor), rec) for rec in found.values()]
-        hits.sort(key=lambda h: (-h.score.similarity, -h.score.normalised, h.external_id))
-        return self._reviewed(q, hits)[:k]
+        return [rec for iid, rec in found.items() if iid not in skip]
 
     def _reviewed(self, query: Query, hits: list[Hit]) -> list[Hit]:
         """``hits`` less the disabled references and those a reviewer judged not a match for

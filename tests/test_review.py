@@ -12,7 +12,7 @@ from lookalike.cli import main
 from lookalike.embed.base import Embedder
 from lookalike.engine import IngestItem
 from lookalike.index.store import Index
-from lookalike.review import ReviewItem, b_cubed, cluster_images, star_clusters
+from lookalike.review import ReviewItem, b_cubed, cluster_images, merge_groups, star_clusters
 from PIL import Image
 
 COPIED = ("astronaut", "coffee", "chelsea")
@@ -53,6 +53,30 @@ def test_one_borderline_pair_does_not_chain_two_groups() -> None:
     for group in groups:
         rep = group[0][0]
         assert all(edges[(min(rep, v), max(rep, v))] >= 0.85 for v, _ in group[1:])
+
+
+def test_groups_split_from_one_image_merge_and_only_those() -> None:
+    # Star clustering split one image's copies: {a, a1, a2} and {b, b1} (b reaches a1 but not
+    # a), and left b2 alone (it reaches only b1). Group {c, c1} touches {b, b1} through one
+    # borderline pair, b1 ~ c; and d, on its own, is what b1 and c1 both resemble. Average
+    # linkage merges the first three; neither c's group nor d follows, though single linkage
+    # over the pairs at the threshold would chain all nine.
+    a, a1, a2, b, b1, b2, c, c1, d = range(9)
+    close = {(a, a1): 0.99, (a, a2): 0.98, (a1, a2): 0.97, (b, b1): 0.95, (a1, b): 0.9, (b1, b2): 0.88}
+    close |= {(c, c1): 0.96, (b1, c): 0.86, (b1, d): 0.9, (c1, d): 0.9}
+    same_image = {a, a1, a2, b, b1, b2}
+
+    def similarity(i: int, j: int) -> float:
+        if (min(i, j), max(i, j)) in close:
+            return close[(min(i, j), max(i, j))]
+        return 0.7 if {i, j} <= same_image else 0.05
+
+    stars = [[(a, 1.0), (a1, 0.99), (a2, 0.98)], [(b, 1.0), (b1, 0.95)], [(c, 1.0), (c1, 0.96)]]
+    merged = merge_groups(9, stars, [p for p, s in close.items() if s >= 0.85], similarity)
+    assert sorted(sorted(v for v, _ in g) for g in merged) == [[a, a1, a2, b, b1, b2], [c, c1]]
+    [big] = [g for g in merged if len(g) == 6]
+    assert big[0] == (a, 1.0)  # the largest part's representative
+    assert dict(big) == {a: 1.0, a1: 0.99, a2: 0.98, b: 0.7, b1: 0.7, b2: 0.7}
 
 
 def test_b_cubed() -> None:
@@ -145,3 +169,30 @@ def test_a_false_alarm_stays_dismissed_and_disabled_references_stay_out(
     assert main(["enable", "--index", str(index_dir), "coffee"]) == 0
     capsys.readouterr()
     assert _search_ids(index_dir, coffee, capsys) == ["coffee"]
+
+
+def test_search_goes_deeper_when_the_top_hits_are_disabled_or_rejected(
+    tmp_path: Path, photos: dict[str, Image.Image], sscd: Embedder
+) -> None:
+    # 60 byte-identical copies of chelsea fill the 50-deep shortlist of a chelsea query; with
+    # all of them disabled and chelsea itself rejected for that query, the 3 hits asked for
+    # are the next references, found further down.
+    engine = engine_for(sscd, Index.create(tmp_path / "index", sscd.info))
+    index = engine.index
+    assert index is not None
+    chelsea = jpeg_bytes(photos["chelsea"], 95)
+    others = ("coffee", "astronaut", "rocket", "motorcycle")
+    engine.ingest(
+        [IngestItem("chelsea", chelsea), *(IngestItem(n, jpeg_bytes(photos[n], 95)) for n in others)]
+    )
+    copies = [f"chelsea-copy-{i:02}" for i in range(60)]
+    engine.ingest([IngestItem(c, chelsea) for c in copies])  # same bytes: the stored descriptor
+    query = jpeg_bytes(photos["chelsea"])
+    assert {h.external_id for h in engine.search(query, k=3)} <= {"chelsea", *copies}
+
+    assert sorted(index.set_enabled(copies, enabled=False)) == copies
+    engine.feedback(query, "chelsea", "not_a_match")
+    hits = engine.search(query, k=3)
+    assert len(hits) == 3 and {h.external_id for h in hits} <= set(others)
+    assert [h.score.similarity for h in hits] == sorted((h.score.similarity for h in hits), reverse=True)
+    assert len(engine.search(query, k=10)) == len(others)  # the index is exhausted: all there is
