@@ -21,6 +21,7 @@ runs O(n k) times, not O(n^2); pairs that are not candidates count as different.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "ReviewItem",
     "b_cubed",
     "cluster_images",
+    "merge_groups",
     "star_clusters",
 ]
 
@@ -52,6 +54,10 @@ __all__ = [
 #: that were scored) must reach it. Edits of one photo that are not copies of each other at
 #: 0.85 (a crop and a template) still score well above it; unrelated photos score near 0.
 LINK_FLOOR = 0.5
+
+#: Members of a group (its representative and those scoring best against it) whose pairs
+#: with another group's are scored to tell whether the two are one image's copies.
+MERGE_SAMPLE = 5
 
 #: Neighbours per image (and per extra view) whose pairs are scored.
 DEFAULT_NEIGHBOURS = 20
@@ -144,6 +150,73 @@ def star_clusters(
     return clusters
 
 
+def merge_groups(
+    n: int,
+    groups: list[list[tuple[int, float]]],
+    linked: Iterable[tuple[int, int]],
+    similarity: Callable[[int, int], float],
+    link_floor: float = LINK_FLOOR,
+    sample: int = MERGE_SAMPLE,
+) -> list[list[tuple[int, float]]]:
+    """Join the groups (and the nodes left on their own) that star clustering split out of
+    one image's copies: with many copies, a copy that does not reach the first
+    representative (a heavy edit, or a pair never scored) starts its own group.
+
+    Groups tied by a ``linked`` pair (a scored pair at or above the threshold) merge by
+    average linkage: best first, while the mean ``similarity`` between the two groups'
+    samples (up to ``sample`` members of each constituent: its representative and the
+    members closest to it) reaches ``link_floor``. A merged group is compared through all
+    its constituents' samples, so two groups do not chain through a third that each
+    resembles. The representative is the largest constituent's; every member's score is
+    its ``similarity`` to it. Returns groups shaped as :func:`star_clusters`'."""
+    parts: list[list[tuple[int, float]]] = list(groups)
+    placed = {v for g in groups for v, _ in g}
+    parts += [[(v, 1.0)] for v in range(n) if v not in placed]
+    part_of = {v: p for p, g in enumerate(parts) for v, _ in g}
+    samples = {p: [v for v, _ in g[:sample]] for p, g in enumerate(parts)}
+    within: dict[int, list[int]] = {p: [p] for p in range(len(parts))}
+    near: dict[int, set[int]] = defaultdict(set)
+    for i, j in linked:
+        a, b = part_of[i], part_of[j]
+        if a != b:
+            near[a].add(b)
+            near[b].add(a)
+
+    def linkage(a: int, b: int) -> float:
+        scores = [similarity(x, y) for x in samples[a] for y in samples[b]]
+        return sum(scores) / len(scores)
+
+    queue = [(-linkage(a, b), a, b) for a in sorted(near) for b in sorted(near[a]) if a < b]
+    heapq.heapify(queue)
+    while queue:
+        best, a, b = heapq.heappop(queue)
+        if -best < link_floor:
+            break
+        if a not in within or b not in within:
+            continue  # merged since this pair was queued
+        c = len(parts)
+        parts.append([])
+        within[c] = within.pop(a) + within.pop(b)
+        samples[c] = samples.pop(a) + samples.pop(b)
+        near[c] = (near.pop(a) | near.pop(b)) - {a, b}
+        for x in near[c]:
+            near[x] -= {a, b}
+            near[x].add(c)
+            heapq.heappush(queue, (-linkage(c, x), min(c, x), max(c, x)))
+    merged: list[list[tuple[int, float]]] = []
+    for constituents in sorted(within.values()):
+        if len(constituents) == 1:
+            if len(parts[constituents[0]]) > 1:
+                merged.append(parts[constituents[0]])
+            continue
+        biggest = max(constituents, key=lambda p: (len(parts[p]), -p))
+        rep = parts[biggest][0][0]
+        rest = list(parts[biggest][1:])
+        rest += [(v, similarity(rep, v)) for p in constituents if p != biggest for v, _ in parts[p]]
+        merged.append([(rep, 1.0), *sorted(rest, key=lambda vs: (-vs[1], vs[0]))])
+    return merged
+
+
 def _neighbours(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(cosines, positions) of each query row's ``k`` nearest ``vectors`` (inner product)."""
     import faiss  # a FAISS flat index, in memory and thrown away with the batch
@@ -162,7 +235,7 @@ def _describe(
     positions: list[int] = []
     queries: list[Query] = []
     # Decoded a batch at a time, and each query keeps only the pixels its keypoints and view
-    # need (640 px): a batch of 10,000 listings must not hold 10,000 full-size images.
+    # need (640 px, as a JPEG): a batch of 10,000 listings must not hold 10,000 decoded images.
     for start in range(0, len(items), batch):
         chunk: list[tuple[int, DecodedImage]] = []
         for pos in range(start, min(start + batch, len(items))):
@@ -174,8 +247,10 @@ def _describe(
         # The reference descriptor (with its stored keypoints) is also the query's full view:
         # both come from the same working copy, as Encoder.query describes it.
         for (pos, _), image, described in zip(chunk, images, engine.encoder.encode(images), strict=True):
+            query = Query(described, shrunk(image, QUERY.side), engine.embedder)
+            query.compact()
             positions.append(pos)
-            queries.append(Query(described, shrunk(image, QUERY.side), engine.embedder))
+            queries.append(query)
     return positions, queries, errors
 
 
@@ -196,23 +271,31 @@ def cluster_images(
         progress(len(items))
     n = len(queries)
     edges: dict[tuple[int, int], float] = {}
+    scorer = engine.scorer
+
+    def similarity(i: int, j: int) -> float:
+        """The pair's score, scored once: both ways, since a crop is a copy of its original
+        and the original contains the crop."""
+        pair = (min(i, j), max(i, j))
+        if pair not in edges:
+            a = scorer.score(queries[i], queries[j].descriptor).similarity
+            b = a if a >= threshold else scorer.score(queries[j], queries[i].descriptor).similarity
+            edges[pair] = max(a, b)
+        return edges[pair]
+
     if n > 1:
         vectors = np.stack([q.vectors[0] for q in queries])
         cosines, found = _neighbours(vectors, vectors, k + 1)
         candidates: dict[int, set[int]] = {i: {int(j) for j in found[i] if 0 <= j != i} for i in range(n)}
-        scorer = engine.scorer
         for i, q in enumerate(queries):
             others = [float(c) for c, j in zip(cosines[i], found[i], strict=True) if 0 <= j != i]
             if scorer.wants_views(np.array(others), pair=False) and q.add_views():
                 _, more = _neighbours(vectors, q.vectors[1:], k + 1)
                 candidates[i].update(int(j) for j in more.ravel() if 0 <= j != i)
-        pairs = {(min(i, j), max(i, j)) for i, js in candidates.items() for j in js}
-        for i, j in sorted(pairs):
-            # Symmetric: a crop is a copy of its original and the original contains the crop.
-            a = scorer.score(queries[i], queries[j].descriptor).similarity
-            b = a if a >= threshold else scorer.score(queries[j], queries[i].descriptor).similarity
-            edges[(i, j)] = max(a, b)
-    groups = star_clusters(n, edges, threshold)
+        for i, j in sorted({(min(i, j), max(i, j)) for i, js in candidates.items() for j in js}):
+            similarity(i, j)
+    linked = [pair for pair, s in edges.items() if s >= threshold]
+    groups = merge_groups(n, star_clusters(n, edges, threshold), linked, similarity)
     ids = [items[pos].id for pos in positions]
     clusters: list[Cluster] = []
     index = engine.index
