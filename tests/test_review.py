@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import EDITS, PHOTO_NAMES, engine_for, jpeg_bytes
+from conftest import EDITS, PHOTO_NAMES, engine_for, jpeg_bytes, png_bytes
 from lookalike.cli import main
 from lookalike.embed.base import Embedder
 from lookalike.engine import IngestItem
@@ -39,6 +39,28 @@ def test_copies_of_each_photo_form_one_cluster(sscd: Embedder, batch: list[Revie
         assert cluster.members[0].id == cluster.representative
         assert all(m.score >= 0.85 for m in cluster.members)
         assert cluster.catalog_matches == [] and cluster.decision is None
+
+
+def test_cli_clusters_a_folder_of_originals_with_three_copies_each(
+    tmp_path: Path, photos: dict[str, Image.Image], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "listings"
+    for name in COPIED:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "original.png").write_bytes(png_bytes(photos[name]))
+        for edit in ("crop70", "watermark", "template"):
+            (folder / name / f"{edit}.jpg").write_bytes(jpeg_bytes(EDITS[edit](photos[name])))
+    unrelated = sorted(set(PHOTO_NAMES) - set(COPIED))
+    for name in unrelated:
+        (folder / f"{name}.jpg").write_bytes(jpeg_bytes(photos[name]))
+    assert main(["cluster", "--json", str(folder)]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    found = sorted(sorted(m["id"] for m in c["members"]) for c in answer["clusters"])
+    assert found == [
+        sorted(f"{name}/{f}" for f in ("original.png", "crop70.jpg", "watermark.jpg", "template.jpg"))
+        for name in sorted(COPIED)
+    ]
+    assert sorted(answer["singletons"]) == [f"{name}.jpg" for name in unrelated]
 
 
 def test_one_borderline_pair_does_not_chain_two_groups() -> None:
@@ -165,6 +187,13 @@ def test_a_false_alarm_stays_dismissed_and_disabled_references_stay_out(
     coffee.write_bytes(jpeg_bytes(photos["coffee"]))
     assert main(["disable", "--index", str(index_dir), "coffee", "missing"]) == 1
     capsys.readouterr()
+    assert _search_ids(index_dir, coffee, capsys) == []
+    # Nor through the gate, nor once its id is ingested again.
+    assert main(["gate", "--index", str(index_dir), "--json", str(coffee)]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "pass"
+    with Index.open(index_dir, writable=True) as index:
+        engine_for(sscd, index).ingest([IngestItem("coffee", jpeg_bytes(photos["coffee"], 90))])
+        index.save()
     assert _search_ids(index_dir, coffee, capsys) == []
     assert main(["enable", "--index", str(index_dir), "coffee"]) == 0
     capsys.readouterr()
