@@ -12,7 +12,11 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from .auth import KeyStore
-from .deps import require_api_key, require_api_key_or_playground_token
+from .deps import (
+    require_api_key,
+    require_api_key_or_local_playground_token,
+    require_api_key_or_playground_token,
+)
 from .errors import install_error_handlers
 from .fetch import Fetcher
 from .inputs import BodyLimitMiddleware, document_bodies
@@ -76,9 +80,11 @@ def create_app(settings: Settings | None = None, *, fetcher: Fetcher | None = No
     install_error_handlers(app)
     keyed = [Depends(require_api_key)]
     app.include_router(health.router)
-    # A playground token opens these two; every other route needs a key.
+    # A playground token opens these two, and recording a verdict on the server's own
+    # machine; every other route needs a key.
     for router in (match.router, search.router):
         app.include_router(router, dependencies=[Depends(require_api_key_or_playground_token)])
+    app.include_router(feedback.record, dependencies=[Depends(require_api_key_or_local_playground_token)])
     # thumbnails first: its path is more specific than GET /index/images/{id:path}.
     for router in (video.router, listings.router, feedback.router, thumbnails.router, index_images.router):
         app.include_router(router, dependencies=keyed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -20,6 +21,7 @@ __all__ = [
     "ServiceDep",
     "SettingsDep",
     "require_api_key",
+    "require_api_key_or_local_playground_token",
     "require_api_key_or_playground_token",
 ]
 
@@ -58,7 +60,7 @@ _token_header = APIKeyHeader(
     auto_error=False,
     scheme_name="PlaygroundToken",
     description="a short-lived token from POST /playground/token (the playground page's own; "
-    "/image/match and /image/search only)",
+    "/image/match and /image/search; POST /feedback on the server's own machine)",
 )
 
 
@@ -71,9 +73,25 @@ def require_api_key(
     presented = api_key or (bearer.credentials if bearer else None)
     if not presented and TOKEN_HEADER in request.headers and not keys.disabled:
         raise ForbiddenError(
-            "a playground token opens only /image/match and /image/search: send an API key here"
+            "a playground token opens only /image/match, /image/search and POST /feedback: "
+            "send an API key here"
         )
     keys.check(presented)
+
+
+def _key_or_token(
+    request: Request,
+    keys: KeyStore,
+    api_key: str | None,
+    bearer: HTTPAuthorizationCredentials | None,
+    token: str | None,
+    check: Callable[[Playground], Callable[[str, Request], None]],
+) -> None:
+    playground: Playground | None = getattr(request.app.state, "playground", None)
+    if token and not (api_key or bearer) and playground is not None and not keys.disabled:
+        check(playground)(token, request)
+        return
+    keys.check(api_key or (bearer.credentials if bearer else None))
 
 
 def require_api_key_or_playground_token(
@@ -84,8 +102,16 @@ def require_api_key_or_playground_token(
     token: Annotated[str | None, Security(_token_header)],
 ) -> None:
     """An API key, or (without one) a playground token for this page's origin."""
-    playground: Playground | None = getattr(request.app.state, "playground", None)
-    if token and not (api_key or bearer) and playground is not None and not keys.disabled:
-        playground.check(token, request)
-        return
-    keys.check(api_key or (bearer.credentials if bearer else None))
+    _key_or_token(request, keys, api_key, bearer, token, lambda p: p.check)
+
+
+def require_api_key_or_local_playground_token(
+    request: Request,
+    keys: KeysDep,
+    api_key: Annotated[str | None, Security(_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    token: Annotated[str | None, Security(_token_header)],
+) -> None:
+    """An API key, or a playground token of the page on the server's own machine: for the
+    route that records reviewers' verdicts."""
+    _key_or_token(request, keys, api_key, bearer, token, lambda p: p.check_verdict)

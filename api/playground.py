@@ -7,8 +7,9 @@ a short-lived token from ``POST /playground/token`` instead of an API key. The t
   restart revokes every token) and expires after ``playground_token_ttl_s``;
 - is bound to the page's origin: it is issued only to a same-origin request (``Origin``
   matches ``Host``) and accepted only with that ``Origin`` again;
-- opens ``POST /image/match`` and ``POST /image/search`` only, sent as ``x-playground-token``;
-  every other route still needs a key;
+- opens ``POST /image/match`` and ``POST /image/search`` only, sent as ``x-playground-token``,
+  and, on the server's own machine only (``loopback``), ``POST /feedback`` (the page's review
+  buttons); every other route still needs a key;
 - is rate limited per client (``playground_rate_per_minute``, minting included).
 
 "Loopback" is judged per request, not by the address the server listens on: the client
@@ -35,11 +36,15 @@ from starlette.requests import Request
 from ..errors import ForbiddenError, InvalidAPIKeyError, RateLimitedError, TokenExpiredError
 from .settings import Settings
 
-__all__ = ["TOKEN_HEADER", "TOKEN_ROUTES", "Playground", "RateLimiter"]
+__all__ = ["TOKEN_HEADER", "TOKEN_ROUTES", "VERDICT_ROUTE", "Playground", "RateLimiter"]
 
 TOKEN_HEADER = "x-playground-token"
 #: The routes a playground token opens (documentation; the app wires them).
 TOKEN_ROUTES = ("/image/match", "/image/search")
+#: Opened to a token only on the server's own machine (``loopback``): a verdict changes what
+#: later searches and gates return, and a playground open to anyone must not let a seller
+#: dismiss the match of their own listing.
+VERDICT_ROUTE = "/feedback"
 _PREFIX = "lkpg1"
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 _PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
@@ -165,6 +170,16 @@ class Playground:
         expires = int(self._clock()) + self.ttl_s
         payload = f"{_PREFIX}.{expires}.{_b64(origin.encode())}.{_b64(secrets.token_bytes(9))}"
         return f"{payload}.{self._sign(payload)}", self.ttl_s
+
+    def routes(self) -> list[str]:
+        """What a token opens on this server."""
+        return [*TOKEN_ROUTES, *([VERDICT_ROUTE] if self.mode == "loopback" else [])]
+
+    def check_verdict(self, token: str, request: Request) -> None:
+        """:meth:`check`, for ``VERDICT_ROUTE``: only a ``loopback`` playground's token."""
+        if self.mode != "loopback":
+            raise ForbiddenError("a playground open to anyone does not record verdicts: send an API key")
+        self.check(token, request)
 
     def check(self, token: str, request: Request) -> None:
         """Accept ``token`` for this request or raise (401 bad or expired, 403 wrong origin or

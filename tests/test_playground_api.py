@@ -63,7 +63,7 @@ def mint(url: str, **headers: str) -> httpx.Response:
 def token_for(url: str) -> str:
     body = mint(url).json()
     assert body["mode"] == "token", body
-    assert body["routes"] == ["/image/match", "/image/search"]
+    assert body["routes"] == ["/image/match", "/image/search", "/feedback"]
     assert body["header"] == "x-playground-token"
     token: str = body["token"]
     return token
@@ -154,6 +154,33 @@ def test_a_token_opens_match_and_search_only(url: str, photos: dict[str, Image.I
         assert (response.status_code, response.json()["code"]) == (403, "forbidden"), (path, response.text)
     # Nothing was deleted.
     assert httpx.get(f"{url}/index/stats", headers={"x-api-key": KEY}).json()["images"] == 3
+
+
+def test_a_token_records_a_verdict_on_this_machine_only(
+    url: str, tmp_path: Path, photos: dict[str, Image.Image]
+) -> None:
+    """The page's review buttons: POST /feedback with the token, on the server's machine."""
+    headers = {"x-playground-token": token_for(url), **origin_of(url)}
+    verdict = {"reference_id": "rocket.jpg", "verdict": "not_a_match"}
+    image = {"image": ("q.jpg", jpeg_bytes(photos["rocket"]))}
+    recorded = httpx.post(f"{url}/feedback", files=image, data=verdict, headers=headers, timeout=60)
+    assert recorded.status_code == 200, recorded.text
+    try:
+        # Listing and undoing verdicts still need a key.
+        for method, path in [("GET", "/feedback"), ("DELETE", f"/feedback/{recorded.json()['id']}")]:
+            response = httpx.request(method, f"{url}{path}", headers=headers)
+            assert (response.status_code, response.json()["code"]) == (403, "forbidden"), path
+    finally:
+        undo = httpx.delete(f"{url}/feedback/{recorded.json()['id']}", headers={"x-api-key": KEY})
+        assert undo.json()["deleted"] is True
+    # A playground open to anyone does not record verdicts: a seller could dismiss a match.
+    with BackgroundServer(create_app(settings_for(tmp_path, playground="open"))) as server:
+        body = mint(server.url).json()
+        assert body["routes"] == ["/image/match", "/image/search"]
+        opened = {"x-playground-token": body["token"], **origin_of(server.url)}
+        refused = httpx.post(f"{server.url}/feedback", files=image, data=verdict, headers=opened)
+        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+        assert "does not record verdicts" in refused.json()["message"]
 
 
 def test_a_token_is_bound_to_the_page_origin_and_signed(url: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -270,6 +271,36 @@ def test_search_shows_the_right_first_hit(
     assert scores == sorted(scores, reverse=True)
     sync_api.expect(p.get_by_test_id("search-status")).to_contain_text("best: chelsea.jpg")
     shots(p, "search")
+
+
+def test_not_a_match_on_a_hit_keeps_it_from_coming_back(
+    page: tuple[Any, Console], files: dict[str, Path], server: Server, shots: Any
+) -> None:
+    p, _ = page
+    p.get_by_test_id("search-input").set_input_files(str(files["edited"]))
+    p.get_by_test_id("search").click()
+    status = p.get_by_test_id("search-status")
+    sync_api.expect(status).to_contain_text("best: chelsea.jpg")
+    first = p.get_by_test_id("search-results").get_by_test_id("hit").first
+    with p.expect_response(lambda r: r.url.endswith("/feedback")) as answer:
+        first.get_by_test_id("not-a-match").click()
+    recorded = answer.value.json()
+    try:
+        assert answer.value.status == 200, recorded
+        assert (recorded["reference_id"], recorded["verdict"]) == ("chelsea.jpg", "not_a_match")
+        sync_api.expect(first.get_by_test_id("review-status")).to_contain_text(
+            "will not be matched to chelsea.jpg again"
+        )
+        assert first.get_attribute("data-verdict") == "not_a_match"
+        shots(p, "review-not-a-match")
+        # The same image searched again: chelsea.jpg is no longer among the hits.
+        p.get_by_test_id("search").click()
+        sync_api.expect(status).to_have_text(re.compile(r"best: (?!chelsea\.jpg)"))
+        hits = p.get_by_test_id("search-results").get_by_test_id("hit")
+        assert "chelsea.jpg" not in [h.get_attribute("data-id") for h in hits.all()]
+    finally:
+        undo = httpx.delete(f"{server.url}/feedback/{recorded['id']}", headers={"x-api-key": KEY})
+        assert undo.json()["deleted"] is True
 
 
 def test_a_bad_file_shows_a_readable_error(

@@ -1,5 +1,6 @@
 // lookalike playground: plain JavaScript, no build step, no third-party code.
-// It talks to this server only: POST /playground/token, /image/match, /image/search.
+// It talks to this server only: POST /playground/token, /image/match, /image/search,
+// /feedback (a reviewer's verdict on a search hit).
 "use strict";
 
 (() => {
@@ -314,6 +315,57 @@
     }
   }
 
+  // ---- review: a verdict on (the searched image, a hit), POST /feedback -----------------
+
+  let searched = null; // the image file the hits on the page were found for
+
+  const VERDICTS = [
+    ["not_a_match", "Not a match", "not-a-match"],
+    ["confirmed", "Confirm", "confirm"],
+  ];
+
+  function reviewButtons(hit) {
+    const box = document.createElement("div");
+    box.className = "review";
+    const status = document.createElement("p");
+    status.className = "review-status";
+    status.setAttribute("data-testid", "review-status");
+    status.setAttribute("role", "status");
+    for (const [verdict, label, testid] of VERDICTS) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary";
+      button.textContent = label;
+      button.setAttribute("data-testid", testid);
+      button.setAttribute("aria-label", `${label}: ${hit.id}`);
+      button.addEventListener("click", () => review(hit, verdict, box, status));
+      box.append(button);
+    }
+    box.append(status);
+    return box;
+  }
+
+  async function review(hit, verdict, box, status) {
+    const form = new FormData();
+    form.append("image", searched, searched.name);
+    form.append("reference_id", hit.id);
+    form.append("verdict", verdict);
+    const buttons = box.querySelectorAll("button");
+    buttons.forEach((b) => (b.disabled = true));
+    status.textContent = "Recording…";
+    const { ok, status: code, body } = await post("/feedback", form);
+    if (!ok || !body) {
+      status.textContent = describeError(code, body);
+      buttons.forEach((b) => (b.disabled = false));
+      return;
+    }
+    box.closest(".hit").dataset.verdict = verdict;
+    status.textContent =
+      verdict === "not_a_match"
+        ? `Recorded (#${body.id}): this image, or a near-identical copy, will not be matched to ${hit.id} again.`
+        : `Recorded (#${body.id}): a confirmed copy of ${hit.id}.`;
+  }
+
   // ---- search ---------------------------------------------------------------------
 
   function hitItem(hit) {
@@ -353,6 +405,8 @@
       pre.setAttribute("aria-label", `Metadata of ${hit.id}`);
       li.append(pre);
     }
+    // A video hit stands for its frames: verdicts are on single reference images.
+    if (!hit.timestamps) li.append(reviewButtons(hit));
     return li;
   }
 
@@ -380,6 +434,7 @@
         showError("search-error", describeError(status, body));
         return;
       }
+      searched = file;
       const hits = body.results || [];
       list.replaceChildren(...hits.map(hitItem));
       $("search-status").textContent = hits.length

@@ -13,12 +13,15 @@ from ..errors import ERROR_RESPONSES
 from ..inputs import json_or_form
 from ..models import DeleteResponse, FeedbackItem, FeedbackList, FeedbackRequest
 
-__all__ = ["router"]
+__all__ = ["record", "router"]
 
+#: ``POST /feedback`` (a playground token on the server's own machine opens it too), and
+#: listing and undoing verdicts (a key only).
+record = APIRouter(prefix="/feedback", tags=["review"])
 router = APIRouter(prefix="/feedback", tags=["review"])
 
 
-@router.post("", response_model=FeedbackItem, responses=ERROR_RESPONSES, summary="Record a verdict")
+@record.post("", response_model=FeedbackItem, responses=ERROR_RESPONSES, summary="Record a verdict")
 async def add_feedback(
     body: Annotated[FeedbackRequest, json_or_form(FeedbackRequest)], service: ServiceDep
 ) -> FeedbackItem:

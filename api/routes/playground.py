@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from ...errors import ItemNotFoundError
 from ..deps import KeysDep
-from ..playground import TOKEN_HEADER, TOKEN_ROUTES, Playground
+from ..playground import TOKEN_HEADER, Playground
 
 __all__ = ["router"]
 
@@ -77,14 +77,15 @@ async def asset(name: str) -> Response:
 async def token(request: Request, keys: KeysDep) -> TokenResponse:
     """From the playground page on the server's own machine (or anywhere with
     ``LOOKALIKE_PLAYGROUND=open``): a token that opens only ``/image/match`` and
-    ``/image/search`` for this origin, for a few minutes. Elsewhere: ``mode: key``."""
+    ``/image/search`` (and, on this machine, ``POST /feedback``) for this origin, for a few
+    minutes. Elsewhere: ``mode: key``."""
     playground: Playground = request.app.state.playground
     if keys.disabled:
-        return TokenResponse(mode="none", routes=list(TOKEN_ROUTES))
+        return TokenResponse(mode="none", routes=playground.routes())
     refusal = playground.keyless_refusal(request)
     if refusal is not None:
         return TokenResponse(mode="key", reason=refusal)
     value, ttl = playground.issue(request)
     return TokenResponse(
-        mode="token", token=value, header=TOKEN_HEADER, expires_in=ttl, routes=list(TOKEN_ROUTES)
+        mode="token", token=value, header=TOKEN_HEADER, expires_in=ttl, routes=playground.routes()
     )
