@@ -22,8 +22,9 @@ merge when the mean score between samples of both reaches ``LINK_FLOOR``: averag
 between groups, again, so two groups do not chain through one pair or through a third group.
 
 Only candidate pairs are scored (``k`` neighbours per image and per view), and the merge
-scores at most ``MERGE_SAMPLE``^2 pairs per pair of groups tied by a copy edge, so the
-scorer runs O(n k) times, not O(n^2); other pairs count as different.
+scores only the pairs between the samples (``MERGE_SAMPLE`` members of each part) of groups
+tied by a copy edge, so the scorer runs O(n k) times, not O(n^2); other pairs count as
+different.
 """
 
 from __future__ import annotations
