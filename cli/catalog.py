@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict
 
 from ..index.store import Index
+from ..video import per_reference
 from .options import print_json, store_option
 
 __all__ = ["configure"]
@@ -24,16 +25,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     with Index.open(args.index, writable=True, store=args.store) as index:
-        deleted = index.delete(args.ids)
-        # A video id stands for its frame records (<id>#t=<seconds>, lookalike.video).
-        for video_id in sorted(set(args.ids) - set(deleted)):
-            frames = [
-                r.external_id
-                for r in index.with_id_prefix(video_id + "#t=")
-                if r.metadata.get("video") == video_id
-            ]
-            if frames and index.delete(frames):
-                deleted.append(video_id)
+        # A video id stands for its frame records (<id>#t=<seconds>).
+        deleted = per_reference(index, args.ids, index.delete)
         index.save()
     missing = sorted(set(args.ids) - set(deleted))
     if args.json:

@@ -137,6 +137,22 @@ class VideoIngestItem:
     origin: str | None = None
 
 
+def frames_of(index: Index, video_id: str) -> list[Record]:
+    """The frame records of one stored video."""
+    return [r for r in index.with_id_prefix(video_id + FRAME_SEP) if r.metadata.get("video") == video_id]
+
+
+def per_reference(index: Index, ids: Sequence[str], act: Callable[[Sequence[str]], list[str]]) -> list[str]:
+    """Apply ``act`` (delete, enable...) to references named by id, where an id not stored
+    as an image names a video and stands for all its frames; the ids that existed."""
+    done = act(ids)
+    for video_id in (i for i in ids if i not in done):
+        frames = [r.external_id for r in frames_of(index, video_id)]
+        if frames and act(frames):
+            done.append(video_id)
+    return done
+
+
 class VideoFlow:
     """Video verbs over an :class:`Engine`: ``describe``, ``match``, ``ingest``, ``search``
     and ``search_image`` (an image query whose hits may be videos)."""
@@ -237,34 +253,18 @@ class VideoFlow:
         return self.engine.index
 
     def frames_of(self, video_id: str) -> list[Record]:
-        return [
-            r
-            for r in self._index().with_id_prefix(video_id + FRAME_SEP)
-            if r.metadata.get("video") == video_id
-        ]
+        return frames_of(self._index(), video_id)
 
-    def delete(self, video_ids: Sequence[str]) -> list[str]:
-        """Delete videos (all their frames); the ids that existed."""
-        index = self._index()
-        deleted = []
-        for vid in video_ids:
-            frames = [r.external_id for r in self.frames_of(vid)]
-            if frames:
-                index.delete(frames)
-                deleted.append(vid)
-        return deleted
+    def delete(self, ids: Sequence[str]) -> list[str]:
+        """Delete references by id, an image or a whole video (all its frames); the ids
+        that existed."""
+        return per_reference(self._index(), ids, self._index().delete)
 
     def set_enabled(self, ids: Sequence[str], enabled: bool) -> list[str]:
         """Enable or disable references by id, an image or a whole video (all its frames);
         the ids that existed."""
         index = self._index()
-        known = index.set_enabled(ids, enabled)
-        for vid in (i for i in ids if i not in known):
-            frames = [r.external_id for r in self.frames_of(vid)]
-            if frames:
-                index.set_enabled(frames, enabled)
-                known.append(vid)
-        return known
+        return per_reference(index, ids, lambda some: index.set_enabled(some, enabled))
 
     def ingest(
         self, items: Sequence[VideoIngestItem], progress: Callable[[int], None] | None = None

@@ -406,3 +406,9 @@ def test_image_search_hits_can_be_videos(api: tuple[httpx.Client, Origin, Any], 
     assert client.patch("/index/images/demo-video", json={"enabled": True}).json()["enabled"] is True
     assert client.post("/image/search", json=still).json()["results"][0]["id"] == "demo-video"
     assert client.patch("/index/images/no-such-video", json={"enabled": False}).status_code == 404
+
+    # ...and DELETE of a video id removes every frame of it.
+    assert client.delete("/index/images/demo-video").json() == {"id": "demo-video", "deleted": True}
+    assert app_flow.frames_of("demo-video") == []
+    assert client.get(f"/index/images/{quote(frames[0])}").status_code == 404
+    assert client.delete("/index/images/demo-video").status_code == 404

@@ -119,8 +119,9 @@ async def patch_image(
     "/images/{image_id:path}", response_model=DeleteResponse, responses=_NOT_FOUND, summary="Remove an image"
 )
 async def delete_image(image_id: str, service: ServiceDep) -> DeleteResponse:
-    if not await service.run(service.index.delete, [image_id]):
-        raise ItemNotFoundError(f"no image with id {image_id!r} in the index")
+    """A video id removes all its frames."""
+    if not await service.run(service.video.delete, [image_id]):
+        raise ItemNotFoundError(f"no image or video with id {image_id!r} in the index")
     return DeleteResponse(id=image_id, deleted=True)
 
 
