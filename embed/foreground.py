@@ -3,8 +3,8 @@
 A product photographed on white, cut out and pasted on stripes, noise or a gradient (a
 background swap) keeps its pixels, but a global descriptor of the new canvas drifts far from
 the original's: on real photos SSCD's cosine fell to 0.15-0.30. Cut out and put back on
-white, the same object scores 0.4-0.8 against its original, and 0.12 at most against anything
-else on the photo benchmark's distractor queries (data/README.md).
+white, the same object scores 0.4-0.8 against its original, and 0.15 at most against any
+reference for the photo benchmark's fit distractor queries (data/README.md).
 
 How, with the boundary prior (the surround is what touches the image's border), on a copy
 whose longer side is :data:`SIDE` px, in a few milliseconds:
