@@ -8,6 +8,11 @@ centre 60 % of the image. With background normalisation and keypoint verificatio
 scorer, more crops (three centre scales, the four corners) and a content box cut out of a flat
 surround added nothing, at up to 11 times the cost.
 
+A background swap is the exception: the product is whole, but on stripes, noise or a
+gradient, and neither the full image nor a crop is near the original on white. Where the
+image has a surround that can be told from its object (:mod:`.foreground`), the object cut
+out and put back on white is one more view; a photo without one gets none.
+
 Boxes are (left, top, right, bottom) fractions of the image's width and height, so they
 mean the same at any resolution.
 """
@@ -17,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PIL import Image
+
+from .foreground import cut_out
 
 __all__ = ["CENTRE_CROPS", "FULL", "Box", "View", "query_views"]
 
@@ -44,4 +51,7 @@ def query_views(image: Image.Image) -> list[View]:
         right, bottom = left + round(keep * w), top + round(keep * h)
         box = (round(left / w, 4), round(top / h, 4), round(right / w, 4), round(bottom / h, 4))
         views.append(View(f"centre-{keep}", box, image.crop((left, top, right, bottom))))
+    found = cut_out(image)
+    if found is not None:
+        views.append(View("foreground", found[1], found[0]))
     return views

@@ -60,8 +60,8 @@ class Calibration:
 
 
 ANCHORS: dict[str, Calibration] = {
-    "sscd": Calibration(score_match=0.5153, cos_identical=0.7883),
-    "sscd-lite": Calibration(score_match=0.5074, cos_identical=0.8064),
+    "sscd": Calibration(score_match=0.5485, cos_identical=0.7883),
+    "sscd-lite": Calibration(score_match=0.5291, cos_identical=0.8064),
     # Not measured: no CLIP weights are reachable where lookalike was calibrated. CLIP cosines
     # of unrelated photos sit far higher than SSCD's; users who pick CLIP must recalibrate
     # (lookalike calibrate, lookalike bench calibrate) before trusting these numbers.

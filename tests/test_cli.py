@@ -86,7 +86,7 @@ def test_match_explain_adds_the_evidence(
     assert main(["match", "--json", "--explain", str(source), str(listing)]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert list(answer) == [*ENVELOPE_KEYS, "explain"] and answer["match"] is True
-    assert answer["explain"]["view"] in ("full", "centre-0.6", "keypoints")
+    assert answer["explain"]["view"] in ("full", "centre-0.6", "foreground", "keypoints")
     assert len(answer["explain"]["target_box"]) == 4
     assert main(["match", "--explain", str(source), str(listing)]) == 0
     text = capsys.readouterr().out

@@ -88,7 +88,10 @@ class Explain(BaseModel):
     hash_distance: int = Field(description="mirror-aware pHash distance, bits of 64")
     inliers: int = Field(description="keypoints verified under one transform (0: not needed)")
     view: str = Field(
-        description="the target's region that matched: full, centre-0.8, content-box, keypoints..."
+        description=(
+            "the target's region that matched: full, centre-0.6, foreground (its object cut out "
+            "of a new surround), keypoints"
+        )
     )
     source_box: Box
     target_box: Box
