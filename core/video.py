@@ -36,7 +36,7 @@ from .index.catalog import NewItem, Record
 from .index.store import AddResult, Index
 from .score.align import Alignment, AlignParams, align
 from .score.calibration import video_calibration_for
-from .score.decision import MatchResult, confidence
+from .score.decision import MatchResult
 from .score.scorer import Scorer
 
 __all__ = [
@@ -219,15 +219,8 @@ class VideoFlow:
     def match(self, source: Source, target: Source) -> MatchResult:
         start = time.perf_counter()
         score, segments = self.compare(self.describe(source), self.describe(target))
-        threshold = self.scorer.threshold
-        return MatchResult(
-            match=score >= threshold,
-            confidence=confidence(score, threshold),
-            similarity_score=score,
-            processing_time_ms=round((time.perf_counter() - start) * 1000),
-            media_type="video",
-            matched_segments=segments,
-        )
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        return self.scorer.decide(score, elapsed_ms, media_type="video", segments=segments)
 
     # -- the index -------------------------------------------------------------------------
 

@@ -199,6 +199,23 @@ def test_alignment_finds_sped_up_trimmed_and_several_segments() -> None:
     assert align(rng.uniform(-0.1, 0.25, (80, 120)), t_tgt, t_src) == []
 
 
+def test_alignment_places_copies_of_static_footage_by_their_distinct_frames() -> None:
+    """A fixed camera: every frame of the copy is 0.85-0.88 to every source frame, and only
+    0.1 higher to the frame it was taken from. Two copied stretches, 54-60 s and 26-32 s of
+    the source, must come out where they are, not wherever the flat level reaches first."""
+    t_src, t_tgt = np.arange(0, 80, 0.5), np.arange(0, 15, 0.5)
+    rng = np.random.default_rng(2)
+    sim = rng.uniform(0.85, 0.88, (len(t_tgt), len(t_src)))
+    for offset, a, b in ((54.0, 0.0, 5.5), (17.0, 9.0, 14.5)):
+        for i in np.flatnonzero((t_tgt >= a) & (t_tgt <= b)):
+            sim[i, int(np.argmin(np.abs(t_src - (t_tgt[i] + offset))))] = 0.97
+    gap = (t_tgt > 5.5) & (t_tgt < 9.0)
+    sim[gap] = rng.uniform(0.0, 0.1, (int(gap.sum()), len(t_src)))  # unrelated footage
+    found = sorted(align(sim, t_tgt, t_src), key=lambda s: s.target_start)
+    bounds = [b for s in found for b in (s.target_start, s.target_end, s.source_start, s.source_end)]
+    assert bounds == pytest.approx([0, 5.75, 54, 59.75, 8.75, 14.75, 25.75, 31.75], abs=0.5)
+
+
 def test_segment_metrics_follow_the_definitions() -> None:
     gt = [SegmentPred("q", "r", (0, 10), (5, 15), 1.0)]
     assert segment_micro_ap([SegmentPred("q", "r", (0, 10), (5, 15), 0.9)], gt) == pytest.approx(1.0)
