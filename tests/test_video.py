@@ -62,10 +62,20 @@ def encode(path: Path, frames: list[np.ndarray], fps: float, faststart: bool = F
     return path
 
 
+def pip(front: np.ndarray, behind: np.ndarray) -> np.ndarray:
+    """``front`` at 55 % of the frame, off-centre, over ``behind``, with a banner below."""
+    w, h = SIZE
+    canvas = Image.fromarray(behind)
+    canvas.paste(Image.fromarray(front).resize((w * 55 // 100, h * 55 // 100)), (w // 3, h // 5))
+    canvas.paste((200, 30, 40), (0, h - h // 6, w, h))
+    return np.asarray(canvas)
+
+
 class Clips:
     """ref: astronaut 3 s | coffee 3 s | chelsea 3 s (25 fps). copy: ref 3.0-7.5 s, mirrored,
     15 fps. fast: ref 0-6 s at 2x speed. inserted: rocket 2 s + ref 3-6 s + motorcycle 2 s.
-    other: hubble and retina only."""
+    pip: ref 2-6 s picture-in-picture over retina, with a banner. other: hubble and retina
+    only."""
 
     def __init__(self, folder: Path, photos: dict[str, Image.Image]) -> None:
         self.parts = [pan(photos[n], 3.0, 25, i) for i, n in enumerate(("astronaut", "coffee", "chelsea"))]
@@ -84,6 +94,8 @@ class Clips:
         unrelated = pan(photos["hubble"], 2.0, 25, 9) + pan(photos["retina"], 2.0, 25, 10)
         self.other = encode(folder / "other.mp4", unrelated, 25)
         self.faststart = encode(folder / "faststart.mp4", frames, 25, faststart=True)
+        behind = pan(photos["retina"], 4.0, 25, 11)
+        self.pip = encode(folder / "pip.mp4", [pip(at(2 + k / 25), behind[k]) for k in range(100)], 25)
         self.still = folder / "still.jpg"
         self.still.write_bytes(jpeg_bytes(Image.fromarray(at(4.6)), 90))
 
@@ -251,6 +263,19 @@ def test_match_holds_under_speed_and_insertion_and_refuses_unrelated(clips: Clip
     assert (seg["source_start"], seg["source_end"]) == pytest.approx((3.0, 6.0), abs=1.0)
     other = flow.match(clips.ref, clips.other)
     assert not other.match and other.similarity_score < 0.85
+
+
+def test_picture_in_picture_is_found_by_the_frames_centre_view(clips: Clips, flow: VideoFlow) -> None:
+    """The copy fills 30 % of each frame: the whole frames are no match, their centre views
+    (described only because the whole frames were not confident) are."""
+    whole = flow.align(flow.describe(clips.ref), flow.describe(clips.pip))
+    assert max((a.cosine for a in whole), default=0.0) < flow.scorer.calibration.views_below
+    assert max((s["similarity_score"] for s in flow.segments(whole)), default=0.0) < 0.85
+    result = flow.match(clips.ref, clips.pip)
+    assert result.match and result.similarity_score >= 0.85
+    seg = result.matched_segments[0]
+    assert (seg["target_start"], seg["target_end"]) == pytest.approx((0.0, 4.0), abs=1.0)
+    assert (seg["source_start"], seg["source_end"]) == pytest.approx((2.0, 6.0), abs=1.0)
 
 
 def test_cli_match_prints_the_video_envelope(clips: Clips, capsys: pytest.CaptureFixture[str]) -> None:
