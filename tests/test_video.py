@@ -63,10 +63,10 @@ def encode(path: Path, frames: list[np.ndarray], fps: float, faststart: bool = F
 
 
 def pip(front: np.ndarray, behind: np.ndarray) -> np.ndarray:
-    """``front`` at 55 % of the frame, off-centre, over ``behind``, with a banner below."""
+    """``front`` at 45 % of the frame, off-centre, over ``behind``, with a banner below."""
     w, h = SIZE
     canvas = Image.fromarray(behind)
-    canvas.paste(Image.fromarray(front).resize((w * 55 // 100, h * 55 // 100)), (w // 3, h // 5))
+    canvas.paste(Image.fromarray(front).resize((w * 45 // 100, h * 45 // 100)), (w // 3, h // 5))
     canvas.paste((200, 30, 40), (0, h - h // 6, w, h))
     return np.asarray(canvas)
 
@@ -116,13 +116,16 @@ def flow(sscd: Embedder) -> VideoFlow:
 def test_samples_at_the_rate_plus_scene_cuts(clips: Clips) -> None:
     video = decode_video(clips.ref, fps=1.0, size=64)
     assert video.duration == pytest.approx(9.0, abs=0.05)
-    assert video.frames_decoded == 225
+    # 25 frames a second for one sample: the frames nothing refers to (x264's B-frames) are
+    # not decoded, and each sample is the first decoded frame at or after its second
+    assert 0 < video.frames_decoded < 225
     assert video.frames[0].size == (64, 64)
     # one a second, plus the first frame after each of the two cuts (3 s and 6 s)
     assert [round(c, 2) for c in video.cuts] == [3.0, 6.0]
-    assert set(np.round(np.arange(0, 9, 1.0), 2)) <= set(np.round(video.times, 2))
     assert len(video.times) == 9 and video.informative.all()
-    assert decode_video(clips.ref.read_bytes(), fps=2.0).times.size == 18
+    assert video.times == pytest.approx(np.arange(0, 9, 1.0), abs=0.1)
+    every = decode_video(clips.ref.read_bytes(), fps=4.0)  # too few frames to spare
+    assert every.frames_decoded == 225 and every.times.size == 36
 
 
 def audio_only(path: Path) -> Path:
@@ -266,13 +269,13 @@ def test_match_holds_under_speed_and_insertion_and_refuses_unrelated(clips: Clip
 
 
 def test_picture_in_picture_is_found_by_the_frames_centre_view(clips: Clips, flow: VideoFlow) -> None:
-    """The copy fills 30 % of each frame: the whole frames are no match, their centre views
+    """The copy fills 20 % of each frame: the whole frames are no match, their centre views
     (described only because the whole frames were not confident) are."""
     whole = flow.align(flow.describe(clips.ref), flow.describe(clips.pip))
     assert max((a.cosine for a in whole), default=0.0) < flow.scorer.calibration.views_below
-    assert max((s["similarity_score"] for s in flow.segments(whole)), default=0.0) < 0.85
+    whole_score = max((s["similarity_score"] for s in flow.segments(whole)), default=0.0)
     result = flow.match(clips.ref, clips.pip)
-    assert result.match and result.similarity_score >= 0.85
+    assert whole_score < 0.85 and result.match and result.similarity_score >= 0.85
     seg = result.matched_segments[0]
     assert (seg["target_start"], seg["target_end"]) == pytest.approx((0.0, 4.0), abs=1.0)
     assert (seg["source_start"], seg["source_end"]) == pytest.approx((2.0, 6.0), abs=1.0)
