@@ -291,7 +291,7 @@ def _thumb(frame: Any) -> np.ndarray:
     luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
     sy, sx = plane.height // (4 * h), plane.width // (4 * w)
     points = luma[: sy * 4 * h : sy, : sx * 4 * w : sx].astype(np.float32)
-    return points.reshape(h, 4, w, 4).mean(axis=(1, 3))
+    return np.asarray(points.reshape(h, 4, w, 4).mean(axis=(1, 3)), np.float32)
 
 
 def _frames(container: Any, stream: Any) -> Iterator[Any]:

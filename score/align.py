@@ -103,7 +103,8 @@ def align(
     dur_tgt = float(dur_tgt if dur_tgt is not None else t_tgt[-1] + _step(t_tgt))
     dur_src = float(dur_src if dur_src is not None else t_src[-1] + _step(t_src))
     args = (t_tgt, t_src, dur_tgt, dur_src, p)
-    return _segments(distinct(sim, p.min_cos), p.margin, sim, *args) or _segments(sim, p.min_cos, sim, *args)
+    found = _segments(distinct(sim, p.min_cos), p.margin, sim, *args) or _segments(sim, p.min_cos, sim, *args)
+    return _joined(found, sim, t_tgt, t_src, p)
 
 
 def distinct(sim: np.ndarray, min_cos: float) -> np.ndarray:
@@ -214,6 +215,51 @@ def _segments(
             )
     found.sort(key=lambda a: (-a.cosine, -(a.target_end - a.target_start)))
     return found
+
+
+def _joined(
+    found: list[Alignment], raw: np.ndarray, t_tgt: np.ndarray, t_src: np.ndarray, p: AlignParams
+) -> list[Alignment]:
+    """Neighbouring segments that one line explains about as well are one segment: two
+    shots copied at 2x each look static on their own, and each gets a line of its own until
+    the cut between them ties them together."""
+    out: list[Alignment] = []
+    for seg in sorted(found, key=lambda a: a.target_start):
+        joined = _join(out[-1], seg, raw, t_tgt, t_src, p) if out else None
+        if joined is None:
+            out.append(seg)
+        else:
+            out[-1] = joined
+    out.sort(key=lambda a: (-a.cosine, -(a.target_end - a.target_start)))
+    return out
+
+
+def _join(
+    a: Alignment, b: Alignment, raw: np.ndarray, t_tgt: np.ndarray, t_src: np.ndarray, p: AlignParams
+) -> Alignment | None:
+    """``a`` and ``b`` as one segment on the line from ``a``'s start to ``b``'s end, if it
+    runs forward at a speed in range and its frames' mean cosine is within ``slack`` of the
+    lower of the two."""
+    if b.target_start - a.target_end > p.max_gap or b.source_start < a.source_start:
+        return None
+    speed = (b.source_end - a.source_start) / max(b.target_end - a.target_start, 1e-6)
+    if not p.min_speed <= speed <= p.max_speed:
+        return None
+    rows = (t_tgt >= a.target_start) & (t_tgt <= b.target_end) & (raw.max(axis=1) > 0)
+    offset = a.source_start - speed * a.target_start
+    along = _along(raw[rows], t_tgt[rows], t_src, speed, offset, p.tol)
+    cos = float(along.mean()) if len(along) else 0.0
+    if cos < min(a.cosine, b.cosine) - p.slack:
+        return None
+    return Alignment(
+        source_start=a.source_start,
+        source_end=b.source_end,
+        target_start=a.target_start,
+        target_end=b.target_end,
+        cosine=round(cos, 4),
+        frames=a.frames + b.frames,
+        speed=round(speed, 3),
+    )
 
 
 def _peak(

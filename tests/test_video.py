@@ -25,7 +25,7 @@ from lookalike.benchmarks.video_metrics import SegmentPred, segment_micro_ap, vi
 from lookalike.cli import main
 from lookalike.embed.base import Embedder
 from lookalike.embed.video import VideoLimits, decode_video
-from lookalike.score.align import align
+from lookalike.score.align import Alignment, AlignParams, _joined, align
 from lookalike.video import VideoFlow
 from PIL import Image, ImageOps
 from test_fetch import Origin
@@ -229,6 +229,22 @@ def test_alignment_places_copies_of_static_footage_by_their_distinct_frames() ->
     found = sorted(align(sim, t_tgt, t_src), key=lambda s: s.target_start)
     bounds = [b for s in found for b in (s.target_start, s.target_end, s.source_start, s.source_end)]
     assert bounds == pytest.approx([0, 5.75, 54, 59.75, 8.75, 14.75, 25.75, 31.75], abs=0.5)
+
+
+def test_alignment_joins_pieces_that_one_line_explains() -> None:
+    """Two still shots copied at 2x: within each shot any line fits, so each piece may come
+    out at its own wrong speed; the line from the first's start to the second's end explains
+    both as well, so they are one segment. Two stretches copied from far apart are not."""
+    t_src, t_tgt = np.arange(0, 10, 0.5), np.arange(0, 5, 0.5)
+    sim = diagonal(t_tgt, t_src, [(2.0, 0.0, 0.0, 5.0)])
+    a = Alignment(0.0, 1.7, 0.0, 2.25, 0.9, 5, 0.76)
+    b = Alignment(5.4, 10.0, 2.25, 5.0, 0.9, 5, 1.0)
+    (seg,) = _joined([a, b], sim, t_tgt, t_src, AlignParams())
+    assert (seg.source_start, seg.source_end, seg.target_start, seg.target_end) == (0.0, 10.0, 0.0, 5.0)
+    assert seg.speed == 2.0 and seg.cosine == pytest.approx(0.9, abs=0.02)
+    apart = diagonal(t_tgt, np.arange(0, 40, 0.5), [(1.0, 0.0, 0.0, 2.0), (1.0, 27.0, 2.5, 5.0)])
+    pieces = [Alignment(0.0, 2.25, 0.0, 2.25, 0.9, 5, 1.0), Alignment(29.25, 32.0, 2.25, 5.0, 0.9, 5, 1.0)]
+    assert len(_joined(pieces, apart, t_tgt, np.arange(0, 40, 0.5), AlignParams())) == 2
 
 
 def test_segment_metrics_follow_the_definitions() -> None:
