@@ -155,7 +155,11 @@ class Engine:
         """Is ``target`` a copy of ``source``? ``explain`` adds the evidence to the answer."""
         start = time.perf_counter()
         score = self.compare(source, target)
-        return self.scorer.decide(score, (time.perf_counter() - start) * 1000, explain)
+        return self.scorer.decide(
+            score.similarity,
+            (time.perf_counter() - start) * 1000,
+            explain=score.explanation() if explain else None,
+        )
 
     def _require_index(self) -> Index:
         if self.index is None:

@@ -21,22 +21,25 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from .embed.base import Embedder
 from .embed.descriptor import Descriptor, LocalFeatures
 from .embed.hashes import phash_pair
 from .embed.video import DEFAULT_FPS, DecodedVideo, VideoLimits, decode_video, is_video
+from .embed.views import query_views
 from .engine import Engine, Hit, IngestOutcome
 from .errors import EmptyVideoError, LookalikeError
 from .index.catalog import NewItem, Record
 from .index.store import AddResult, Index
 from .score.align import Alignment, AlignParams, align
 from .score.calibration import video_calibration_for
-from .score.decision import MatchResult, confidence
+from .score.decision import MatchResult
 from .score.scorer import Scorer
 
 __all__ = [
@@ -76,9 +79,23 @@ class VideoDescriptor:
     height: int = 0
     sha256: str = ""
     n_bytes: int = 0
+    #: The frames' centre views (:mod:`lookalike.embed.views`), once described: a copy shown
+    #: picture-in-picture sits there.
+    views: np.ndarray | None = None
+    #: The sampled frames, kept by a query (:meth:`VideoFlow.describe`) until its views are
+    #: described.
+    frames: Sequence[Image.Image] = field(default=(), repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.times)
+
+    def with_views(self, embedder: Embedder) -> VideoDescriptor:
+        """This video with its frames' centre views described (once; a stored video, which
+        keeps no pixels, stays as it is)."""
+        if self.views is not None or not self.frames:
+            return self
+        centres = [query_views(frame)[0].image for frame in self.frames]
+        return replace(self, views=embedder.embed(centres), frames=())
 
     @classmethod
     def from_records(cls, records: Sequence[Record]) -> VideoDescriptor:
@@ -178,7 +195,9 @@ class VideoFlow:
     def decode(self, source: Source) -> DecodedVideo:
         return decode_video(source, fps=self.fps, size=self.size, limits=self.limits)
 
-    def describe(self, source: Source | DecodedVideo) -> VideoDescriptor:
+    def describe(self, source: Source | DecodedVideo, query: bool = False) -> VideoDescriptor:
+        """A video's sampled frames, described; a ``query`` keeps its frames, in case its
+        centre views are wanted."""
         video = source if isinstance(source, DecodedVideo) else self.decode(source)
         vectors = self.engine.embedder.embed(video.frames)
         hashes = [phash_pair(frame) for frame in video.frames]
@@ -194,13 +213,17 @@ class VideoFlow:
             height=video.height,
             sha256=video.sha256,
             n_bytes=video.n_bytes,
+            frames=video.frames if query else (),
         )
 
     # -- pairwise ------------------------------------------------------------------------
 
     def align(self, source: VideoDescriptor, target: VideoDescriptor) -> list[Alignment]:
-        """Segments of ``source`` copied in ``target``, best first."""
+        """Segments of ``source`` copied in ``target``, best first: a target frame matches a
+        source frame by its whole picture or, once described, its centre view."""
         sim = target.vectors @ source.vectors.T
+        if target.views is not None:
+            sim = np.maximum(sim, target.views @ source.vectors.T)
         sim[~target.informative, :] = 0.0
         sim[:, ~source.informative] = 0.0
         return align(
@@ -226,24 +249,22 @@ class VideoFlow:
         out.sort(key=lambda s: -s["similarity_score"])
         return out
 
-    def compare(
-        self, source: VideoDescriptor, target: VideoDescriptor
-    ) -> tuple[float, list[dict[str, float]]]:
-        segments = self.segments(self.align(source, target))
-        return (segments[0]["similarity_score"] if segments else 0.0), segments
+    def wants_views(self, found: Sequence[Alignment], sim_max: float, pair: bool) -> bool:
+        """The image rule (:meth:`Scorer.wants_views`) on a video: its evidence is the best
+        segment's cosine, or where no segment was found the best frame cosine."""
+        best = max((a.cosine for a in found), default=sim_max)
+        return self.scorer.wants_views(np.array([best]), pair)
 
     def match(self, source: Source, target: Source) -> MatchResult:
         start = time.perf_counter()
-        score, segments = self.compare(self.describe(source), self.describe(target))
-        threshold = self.scorer.threshold
-        return MatchResult(
-            match=score >= threshold,
-            confidence=confidence(score, threshold),
-            similarity_score=score,
-            processing_time_ms=round((time.perf_counter() - start) * 1000),
-            media_type="video",
-            matched_segments=segments,
-        )
+        reference, query = self.describe(source), self.describe(target, query=True)
+        found = self.align(reference, query)
+        if self.wants_views(found, float((query.vectors @ reference.vectors.T).max()), pair=True):
+            found = self.align(reference, query.with_views(self.engine.embedder))
+        segments = self.segments(found)
+        score = segments[0]["similarity_score"] if segments else 0.0
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        return self.scorer.decide(score, elapsed_ms, media_type="video", segments=segments)
 
     # -- the index -------------------------------------------------------------------------
 
@@ -324,30 +345,49 @@ class VideoFlow:
     def search(self, query: Source | VideoDescriptor, k: int = 10, shortlist: int = 20) -> list[VideoHit]:
         """Reference videos that ``query`` (a video) copies, best first: each query frame
         nominates the videos of its nearest stored frames, and each nominee is aligned
-        with the whole query."""
-        index = self._index()
-        desc = query if isinstance(query, VideoDescriptor) else self.describe(query)
-        nominees: dict[str, float] = {}
-        for i in np.flatnonzero(desc.informative):
-            frame = Descriptor(
-                desc.vectors[i], desc.phashes[i], desc.phashes_mirror[i], LocalFeatures.empty()
-            )
-            for rec in index.candidates(frame, shortlist):
-                vid = rec.metadata.get("video")
-                if isinstance(vid, str):
-                    cos = float(np.dot(desc.vectors[i], rec.descriptor.vector))
-                    nominees[vid] = max(nominees.get(vid, -1.0), cos)
-        ranked = sorted(nominees, key=lambda v: -nominees[v])[: max(2 * k, 10)]
+        with the whole query; without a confident copy, the frames' centre views are
+        described and nominate and align too (as an image query's views do)."""
+        desc = query if isinstance(query, VideoDescriptor) else self.describe(query, query=True)
+        nominees = self._nominees(desc, shortlist)
+        found = self._aligned(desc, sorted(nominees, key=lambda v: -nominees[v])[: max(2 * k, 10)])
+        evidence = [a for _, _, aligned in found for a in aligned]
+        if self.wants_views(evidence, max(nominees.values(), default=-1.0), pair=False):
+            desc = desc.with_views(self.engine.embedder)
+            nominees = self._nominees(desc, shortlist)
+            found = self._aligned(desc, sorted(nominees, key=lambda v: -nominees[v])[: max(2 * k, 10)])
         hits = []
-        for vid in ranked:
-            records = self.frames_of(vid)
-            if not records:
-                continue
-            score, segments = self.compare(VideoDescriptor.from_records(records), desc)
+        for vid, records, aligned in found:
+            segments = self.segments(aligned)
             if segments:
-                hits.append(VideoHit(vid, score, segments, records[0]))
+                hits.append(VideoHit(vid, segments[0]["similarity_score"], segments, records[0]))
         hits.sort(key=lambda h: (-h.similarity, h.external_id))
         return hits[:k]
+
+    def _nominees(self, desc: VideoDescriptor, shortlist: int) -> dict[str, float]:
+        """Stored videos near some frame of ``desc`` (by its whole picture or its centre
+        view), with the best frame cosine."""
+        index = self._index()
+        nominees: dict[str, float] = {}
+        looks = [desc.vectors] if desc.views is None else [desc.vectors, desc.views]
+        for i in np.flatnonzero(desc.informative):
+            for vectors in looks:
+                frame = Descriptor(vectors[i], desc.phashes[i], desc.phashes_mirror[i], LocalFeatures.empty())
+                for rec in index.candidates(frame, shortlist):
+                    vid = rec.metadata.get("video")
+                    if isinstance(vid, str):
+                        cos = float(np.dot(vectors[i], rec.descriptor.vector))
+                        nominees[vid] = max(nominees.get(vid, -1.0), cos)
+        return nominees
+
+    def _aligned(
+        self, desc: VideoDescriptor, videos: Sequence[str]
+    ) -> list[tuple[str, list[Record], list[Alignment]]]:
+        out = []
+        for vid in videos:
+            records = self.frames_of(vid)
+            if records:
+                out.append((vid, records, self.align(VideoDescriptor.from_records(records), desc)))
+        return out
 
     def search_image(self, query: Source, k: int = 10) -> list[Hit | VideoHit]:
         """Top-``k`` references for an image query, where a video counts once: its score is

@@ -6,21 +6,31 @@ Input: the frame-to-frame cosine matrix ``sim[i, j]`` between the target's sampl
 the line, a different frame rate only changes which instants were sampled (times are in
 seconds), and an unrelated clip around the copy contributes no band at all.
 
+Footage that looks the same all along (a fixed camera, a screen recording) matches every
+frame of the other clip at about the same cosine, and only a little more the frame it was
+taken from. Lines are therefore found on how far each pair stands out of its row's and
+column's background (:func:`distinct`, the medians; the Video Similarity Challenge
+baseline normalised scores against a background set in the same spirit), and the raw
+cosine only decides what counts as a match and what a segment scores. Where nothing stands
+out (a short clip that is static throughout), the raw cosines are used as they are.
+
 How (Hough-style voting, then a walk along the line):
 
-1. every target frame votes for its ``top_k`` most similar source frames above ``min_cos``,
-   weighted by how far above; each vote lands in the (speed, offset) cell it implies, for
-   speeds on a log grid over [``min_speed``, ``max_speed``] and offsets in ``tol``-second
-   bins;
+1. every target frame votes for its ``top_k`` most distinct source frames at least
+   ``margin`` above the background, weighted by how far above; each vote lands in the
+   (speed, offset) cell it implies, for speeds on a log grid over [``min_speed``,
+   ``max_speed``] and offsets in ``tol``-second bins;
 2. the strongest cell gives a line; a least-squares fit on the votes near it refines it;
-3. along that line each target frame scores the best cosine within ``tol`` seconds of
-   where the line puts it in the source; runs of frames at or above ``min_cos``, joined
-   across gaps up to ``max_gap`` seconds, are segments (``min_frames`` at least);
+3. along that line each target frame takes the best raw cosine within ``tol`` seconds of
+   where the line puts it in the source; a frame is on the copy when that is at least
+   ``min_cos`` and within ``slack`` of the frame's best anywhere (a frame of another copied
+   stretch is not, however flat the footage); runs of such frames, joined across gaps up to
+   ``max_gap`` seconds, are segments (``min_frames`` at least);
 4. the votes of the target frames a segment covers are removed and the next strongest cell
    is tried, until no cell holds ``min_frames`` frames' worth of votes. Several copied
    segments in one clip come out one per line.
 
-A segment's cosine is the mean frame cosine along it (what the scorer maps onto the
+A segment's cosine is the mean raw frame cosine along it (what the scorer maps onto the
 calibrated scale, :mod:`lookalike.score.calibration`); its bounds are widened by half a
 sampling step at each end, as a sampled frame stands for the time until the next one.
 Pure numpy.
@@ -32,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AlignParams", "Alignment", "align"]
+__all__ = ["AlignParams", "Alignment", "align", "distinct"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ class AlignParams:
     max_speed: float = 2.0
     speeds: int = 25
     max_segments: int = 8
+    margin: float = 0.02
+    slack: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -90,15 +102,42 @@ def align(
     t_src = np.asarray(t_src, dtype=np.float64)
     dur_tgt = float(dur_tgt if dur_tgt is not None else t_tgt[-1] + _step(t_tgt))
     dur_src = float(dur_src if dur_src is not None else t_src[-1] + _step(t_src))
+    args = (t_tgt, t_src, dur_tgt, dur_src, p)
+    found = _segments(distinct(sim, p.min_cos), p.margin, sim, *args) or _segments(sim, p.min_cos, sim, *args)
+    return _joined(found, sim, t_tgt, t_src, p)
+
+
+def distinct(sim: np.ndarray, min_cos: float) -> np.ndarray:
+    """How far each pair stands out of the background of its row and of its column (their
+    medians): footage that looks the same all along matches every frame of the other clip
+    about equally, and only the pairs above that level say where the copy sits. Pairs under
+    ``min_cos`` are no match at all (-1)."""
+    background = np.maximum(np.median(sim, axis=1, keepdims=True), np.median(sim, axis=0, keepdims=True))
+    return np.where(sim >= min_cos, sim - background, -1.0)
+
+
+def _segments(
+    sim: np.ndarray,
+    floor: float,
+    raw: np.ndarray,
+    t_tgt: np.ndarray,
+    t_src: np.ndarray,
+    dur_tgt: float,
+    dur_src: float,
+    p: AlignParams,
+) -> list[Alignment]:
+    """The alignment itself: lines and runs found on ``sim`` at or above ``floor``, each
+    segment's cosine read on ``raw``."""
+    n_t, n_s = sim.shape
     h_t, h_s = _step(t_tgt) / 2, _step(t_src) / 2
-    min_frames = max(1, min(p.min_frames, int((sim.max(axis=1) >= p.min_cos).sum())))
+    min_frames = max(1, min(p.min_frames, int((sim.max(axis=1) >= floor).sum())))
 
     # 1. votes: (target row, source column, weight)
     k = min(p.top_k, n_s)
     cols = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < n_s else np.tile(np.arange(n_s), (n_t, 1))
     rows = np.repeat(np.arange(n_t), cols.shape[1])
     cols = cols.ravel()
-    weights = sim[rows, cols] - p.min_cos
+    weights = sim[rows, cols] - floor
     keep = weights > 0
     rows, cols, weights = rows[keep], cols[keep], weights[keep]
     speeds = np.exp(np.linspace(np.log(p.min_speed), np.log(p.max_speed), p.speeds))
@@ -129,20 +168,22 @@ def align(
             lines.append((1.0, speed * mid + offset - mid))
         # each row's best frame near the line, fitted again (the votes are top-k, this is top-1)
         for line in list(lines):
-            refit = _refit(sim, t_tgt, t_src, line[0], line[1], alive, p)
+            refit = _refit(sim, t_tgt, t_src, line[0], line[1], alive, floor, p)
             if refit is not None:
                 lines.append(refit)
         tight = max(_step(t_src) / 2, 0.1)
         speed, offset = max(
             lines,
-            key=lambda line: _support(sim, t_tgt, t_src, line[0], line[1], alive, p, tight) * _prior(line[0]),
+            key=lambda line: (
+                _support(sim, t_tgt, t_src, line[0], line[1], alive, floor, tight) * _prior(line[0])
+            ),
         )
         # 3. walk along the line
-        segments = _walk(sim, t_tgt, t_src, speed, offset, alive, p, min_frames)
+        segments = _walk(sim, raw, t_tgt, t_src, speed, offset, alive, floor, p, min_frames)
         if not segments:
             # no run on this line: drop its votes and the cell's, and try the next cell
-            on_line = (np.abs(t_src[rows] - (speed * t_tgt[rows] + offset)) <= p.tol) | (
-                np.abs(t_src[rows] - (peak_speed * t_tgt[rows] + peak_offset)) <= 1.5 * p.tol
+            on_line = (np.abs(t_src[cols] - (speed * t_tgt[rows] + offset)) <= p.tol) | (
+                np.abs(t_src[cols] - (peak_speed * t_tgt[rows] + peak_offset)) <= 1.5 * p.tol
             )
             weights = np.where(on_line & alive[rows], 0.0, weights)
             if not (weights > 0).any():
@@ -174,6 +215,51 @@ def align(
             )
     found.sort(key=lambda a: (-a.cosine, -(a.target_end - a.target_start)))
     return found
+
+
+def _joined(
+    found: list[Alignment], raw: np.ndarray, t_tgt: np.ndarray, t_src: np.ndarray, p: AlignParams
+) -> list[Alignment]:
+    """Neighbouring segments that one line explains about as well are one segment: two
+    shots copied at 2x each look static on their own, and each gets a line of its own until
+    the cut between them ties them together."""
+    out: list[Alignment] = []
+    for seg in sorted(found, key=lambda a: a.target_start):
+        joined = _join(out[-1], seg, raw, t_tgt, t_src, p) if out else None
+        if joined is None:
+            out.append(seg)
+        else:
+            out[-1] = joined
+    out.sort(key=lambda a: (-a.cosine, -(a.target_end - a.target_start)))
+    return out
+
+
+def _join(
+    a: Alignment, b: Alignment, raw: np.ndarray, t_tgt: np.ndarray, t_src: np.ndarray, p: AlignParams
+) -> Alignment | None:
+    """``a`` and ``b`` as one segment on the line from ``a``'s start to ``b``'s end, if it
+    runs forward at a speed in range and its frames' mean cosine is within ``slack`` of the
+    lower of the two."""
+    if b.target_start - a.target_end > p.max_gap or b.source_start < a.source_start:
+        return None
+    speed = (b.source_end - a.source_start) / max(b.target_end - a.target_start, 1e-6)
+    if not p.min_speed <= speed <= p.max_speed:
+        return None
+    rows = (t_tgt >= a.target_start) & (t_tgt <= b.target_end) & (raw.max(axis=1) > 0)
+    offset = a.source_start - speed * a.target_start
+    along = _along(raw[rows], t_tgt[rows], t_src, speed, offset, p.tol)
+    cos = float(along.mean()) if len(along) else 0.0
+    if cos < min(a.cosine, b.cosine) - p.slack:
+        return None
+    return Alignment(
+        source_start=a.source_start,
+        source_end=b.source_end,
+        target_start=a.target_start,
+        target_end=b.target_end,
+        cosine=round(cos, 4),
+        frames=a.frames + b.frames,
+        speed=round(speed, 3),
+    )
 
 
 def _peak(
@@ -225,11 +311,11 @@ def _support(
     speed: float,
     offset: float,
     alive: np.ndarray,
-    p: AlignParams,
+    floor: float,
     tol: float,
 ) -> float:
     along = _along(sim, t_tgt, t_src, speed, offset, tol)
-    return float(np.clip(along[alive] - p.min_cos, 0, None).sum())
+    return float(np.clip(along[alive] - floor, 0, None).sum())
 
 
 def _refit(
@@ -239,6 +325,7 @@ def _refit(
     speed: float,
     offset: float,
     alive: np.ndarray,
+    floor: float,
     p: AlignParams,
 ) -> tuple[float, float] | None:
     """The line through each live row's best source frame within ``tol`` of a line."""
@@ -248,10 +335,10 @@ def _refit(
     xs, ys, ws = [], [], []
     for i in np.flatnonzero(alive & (hi > lo)):
         j = lo[i] + int(np.argmax(sim[i, lo[i] : hi[i]]))
-        if sim[i, j] >= p.min_cos:
+        if sim[i, j] >= floor:
             xs.append(t_tgt[i])
             ys.append(t_src[j])
-            ws.append(sim[i, j] - p.min_cos)
+            ws.append(sim[i, j] - floor)
     if len(xs) < 3 or np.ptp(xs) <= 0:
         return None
     fit_speed, fit_offset = np.polyfit(xs, ys, 1, w=ws)
@@ -262,18 +349,20 @@ def _refit(
 
 def _walk(
     sim: np.ndarray,
+    raw: np.ndarray,
     t_tgt: np.ndarray,
     t_src: np.ndarray,
     speed: float,
     offset: float,
     alive: np.ndarray,
+    floor: float,
     p: AlignParams,
     min_frames: int,
 ) -> list[tuple[int, int, float, int]]:
     """Runs of target frames (first, last, mean cosine, matched frames) whose best cosine
     within ``tol`` of the line is at least ``min_cos``, joined across short gaps."""
-    along = np.where(alive, _along(sim, t_tgt, t_src, speed, offset, p.tol), 0.0)
-    hits = np.flatnonzero(along >= p.min_cos)
+    cosines = np.where(alive, _along(raw, t_tgt, t_src, speed, offset, p.tol), 0.0)
+    hits = np.flatnonzero((cosines >= p.min_cos) & (cosines >= raw.max(axis=1) - p.slack))
     runs: list[tuple[int, int, float, int]] = []
     start = 0
     for pos in range(1, len(hits) + 1):
@@ -281,9 +370,9 @@ def _walk(
             members = hits[start:pos]
             if len(members) >= min_frames:
                 first, last = int(members[0]), int(members[-1])
-                span = along[first : last + 1]
-                # frames in the run with content count, even where they fell below min_cos
-                counted = span[alive[first : last + 1] & (sim[first : last + 1].max(axis=1) > 0)]
+                span = cosines[first : last + 1]
+                # frames in the run with content count, even where they fell below the floor
+                counted = span[alive[first : last + 1] & (raw[first : last + 1].max(axis=1) > 0)]
                 cos = float(counted.mean()) if len(counted) else 0.0
                 runs.append((first, last, cos, len(members)))
             start = pos

@@ -19,7 +19,9 @@ and verified only when they could change the answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -57,6 +59,18 @@ class PairScore:
     view: str = "full"
     query_box: Box = FULL
     reference_box: Box = FULL
+
+    def explanation(self) -> Explanation:
+        """The evidence as the answer shows it, the reference as the source."""
+        return Explanation(
+            self.cosine,
+            self.normalised,
+            self.hash_distance,
+            self.inliers,
+            self.view,
+            self.reference_box,
+            self.query_box,
+        )
 
 
 class Scorer:
@@ -178,23 +192,24 @@ class Scorer:
                 return replace(mirrored, query_box=(round(1 - x1, 4), y0, round(1 - x0, 4), y1))
         return found
 
-    def decide(self, score: PairScore, elapsed_ms: float, explain: bool = False) -> MatchResult:
-        """The decision on a pair scored with the reference as the source and the query as
-        the target; ``explain`` adds the evidence."""
+    def decide(
+        self,
+        similarity: float,
+        elapsed_ms: float = 0.0,
+        *,
+        explain: Explanation | None = None,
+        media_type: Literal["image", "video"] = "image",
+        segments: Sequence[dict[str, float]] = (),
+    ) -> MatchResult:
+        """The one decision rule, for images and videos alike: a ``similarity`` on the
+        decision scale is a match at or above the threshold, with the confidence its margin
+        gives; the rest (time, evidence, a video's segments) is carried into the answer."""
         return MatchResult(
-            match=score.similarity >= self.threshold,
-            confidence=confidence(score.similarity, self.threshold),
-            similarity_score=score.similarity,
+            match=similarity >= self.threshold,
+            confidence=confidence(similarity, self.threshold),
+            similarity_score=similarity,
             processing_time_ms=round(elapsed_ms),
-            explain=Explanation(
-                score.cosine,
-                score.normalised,
-                score.hash_distance,
-                score.inliers,
-                score.view,
-                score.reference_box,
-                score.query_box,
-            )
-            if explain
-            else None,
+            media_type=media_type,
+            matched_segments=list(segments),
+            explain=explain,
         )

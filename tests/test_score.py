@@ -123,10 +123,10 @@ def test_confidence_and_decision() -> None:
     assert confidence(0.86, threshold=0.9) == "medium"
     scorer = _scorer()
     pair = scorer.score(Query(_descriptor(_unit(1, 1))), _descriptor(_unit(1, 1)))
-    result = scorer.decide(pair, 12.4)
+    result = scorer.decide(pair.similarity, 12.4)
     assert result.match and result.similarity_score == 1.0 and result.processing_time_ms == 12
     assert result.explain is None
-    explained = scorer.decide(pair, 12.4, explain=True).explain
+    explained = scorer.decide(pair.similarity, 12.4, explain=pair.explanation()).explain
     assert explained is not None and explained.view == "full" and explained.target_box == (0, 0, 1, 1)
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from ...score.decision import confidence
 from ..deps import ServiceDep
 from ..errors import ERROR_RESPONSES
 from ..inputs import json_or_form
@@ -44,8 +43,8 @@ async def search_images(
     for hit in hits:
         result = SearchHit.model_validate(hit, from_attributes=True)
         if query.confirm:
-            threshold = service.engine.scorer.threshold
-            result.match, result.confidence = result.score >= threshold, confidence(result.score, threshold)
+            decision = service.engine.scorer.decide(result.score)
+            result.match, result.confidence = decision.match, decision.confidence
         if hit.record.iid in jpegs:
             result.thumbnail = "data:image/jpeg;base64," + base64.b64encode(jpegs[hit.record.iid]).decode()
         results.append(result)
