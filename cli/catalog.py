@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from ..index.store import Index
+from ..index.opener import open_index
 from .options import print_json, store_option
 
 __all__ = ["configure"]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with Index.open(args.index, store=args.store) as index:
+    with open_index(args.index, store=args.store) as index:
         stats = asdict(index.stats())
     if args.json:
         print_json(stats)
@@ -23,7 +23,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    with Index.open(args.index, writable=True, store=args.store) as index:
+    with open_index(args.index, writable=True, store=args.store) as index:
         deleted = index.delete(args.ids)
         # A video id stands for its frame records (<id>#t=<seconds>, lookalike.video).
         for video_id in sorted(set(args.ids) - set(deleted)):

@@ -33,7 +33,8 @@ from .embed.video import DEFAULT_FPS, DecodedVideo, VideoLimits, decode_video, i
 from .engine import Engine, Hit, IngestOutcome
 from .errors import EmptyVideoError, LookalikeError
 from .index.catalog import NewItem, Record
-from .index.store import AddResult, Index
+from .index.reference import ReferenceIndex
+from .index.results import AddResult
 from .score.align import Alignment, AlignParams, align
 from .score.calibration import video_calibration_for
 from .score.decision import MatchResult, confidence
@@ -231,7 +232,7 @@ class VideoFlow:
 
     # -- the index -------------------------------------------------------------------------
 
-    def _index(self) -> Index:
+    def _index(self) -> ReferenceIndex:
         if self.engine.index is None:
             raise LookalikeError("this engine has no index")
         return self.engine.index
