@@ -41,18 +41,33 @@ def _shared_store(server: LocalMilvus) -> str:
     return f"milvus://{server.address}/t{uuid.uuid4().hex[:12]}"
 
 
+@pytest.fixture(scope="module")
+def shared_store(milvus_server: LocalMilvus, sscd: Embedder, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One shared catalog for the module: creating its four collections takes Milvus ~12 s,
+    joining it none, so the tests join it and empty it when done."""
+    store = _shared_store(milvus_server)
+    create_index(tmp_path_factory.mktemp("first-replica"), sscd.info, store=store).close()
+    return store
+
+
 @pytest.fixture(params=["local", "shared"])
 def store(request: pytest.FixtureRequest) -> str:
-    if request.param == "local":
-        return "faiss"
-    server: LocalMilvus = request.getfixturevalue("milvus_server")
-    return _shared_store(server)
+    return "faiss" if request.param == "local" else str(request.getfixturevalue("shared_store"))
+
+
+def _empty(index: ReferenceIndex) -> None:
+    ids = [r.external_id for batch in index.iter_records() for r in batch]
+    index.set_enabled(ids, True)
+    index.delete(ids)
+    for verdict in index.feedback():
+        index.remove_feedback(verdict.id)
 
 
 @pytest.fixture
 def index(tmp_path: Path, sscd: Embedder, store: str) -> Iterator[ReferenceIndex]:
     with create_index(tmp_path / "replica", sscd.info, store=store) as opened:
         yield opened
+        _empty(opened)
 
 
 def _same(a: Descriptor, b: Descriptor) -> bool:
@@ -156,21 +171,23 @@ def test_prefix_listing_and_paging(index: ReferenceIndex, descriptors: dict[str,
 
 
 def test_calibration_reaches_the_next_opener(tmp_path: Path, sscd: Embedder, store: str) -> None:
+    shared = store != "faiss"
     with create_index(tmp_path / "a", sscd.info, store=store) as first:
         first.set_calibration({"fitted": True})
     # A shared catalog gives it to a replica with a folder of its own; a local one to a reopen.
-    again = tmp_path / ("b" if store != "faiss" else "a")
-    with open_index(again, sscd.info, store=None if store == "faiss" else store) as second:
+    again = tmp_path / ("b" if shared else "a")
+    with open_index(again, sscd.info, writable=True, store=store if shared else None) as second:
         assert second.manifest.calibration == {"fitted": True}
+        second.set_calibration(None)  # the module's shared catalog serves the other tests
 
 
 # -- the shared catalog's own promises ------------------------------------------------------
 
 
 def test_replicas_share_writes_deletes_and_review(
-    tmp_path: Path, sscd: Embedder, milvus_server: LocalMilvus, descriptors: dict[str, Descriptor]
+    tmp_path: Path, sscd: Embedder, shared_store: str, descriptors: dict[str, Descriptor]
 ) -> None:
-    store = _shared_store(milvus_server)
+    store = shared_store
     with (
         create_index(tmp_path / "one", sscd.info, store=store) as one,
         create_index(tmp_path / "two", sscd.info, store=store) as two,
@@ -190,10 +207,9 @@ def test_replicas_share_writes_deletes_and_review(
 
 
 def test_a_replica_with_another_embedder_is_refused(
-    tmp_path: Path, sscd: Embedder, milvus_server: LocalMilvus
+    tmp_path: Path, sscd: Embedder, shared_store: str
 ) -> None:
-    store = _shared_store(milvus_server)
-    create_index(tmp_path / "one", sscd.info, store=store).close()
+    store = shared_store
     other = EmbedderInfo(name="fake", dim=sscd.info.dim, version="1", weights_digest="none")
     with pytest.raises(EmbedderMismatchError):
         create_index(tmp_path / "two", other, store=store)
