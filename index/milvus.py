@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import EmbedderMismatchError, IndexStoreError
 from .base import VectorStore
 from .manifest import Manifest
-from .milvus_client import TOKEN_ENV, MilvusConnection
+from .milvus_client import SLOW_CALL_TIMEOUT, TOKEN_ENV, MilvusConnection
 from .uri import StoreAddress
 
 __all__ = ["TOKEN_ENV", "MilvusVectorStore"]
@@ -87,7 +87,7 @@ class MilvusVectorStore(VectorStore):
 
     def _load(self) -> None:
         """Load the collection for search (a no-op when it is loaded already)."""
-        self._call("load_collection", lambda c: c.load_collection(self.collection))
+        self._call("load_collection", lambda c: c.load_collection(self.collection, timeout=SLOW_CALL_TIMEOUT))
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         """``fn(client)`` through the connection, which retries and translates errors."""
@@ -122,6 +122,7 @@ class MilvusVectorStore(VectorStore):
                 index_params=params,
                 consistency_level=self._consistency,
                 properties={"lookalike.uid": self._uid, "lookalike.dim": str(self.dim)},
+                timeout=SLOW_CALL_TIMEOUT,
                 **extra,
             ),
         )

@@ -25,7 +25,7 @@ from ..embed.descriptor import Descriptor, LocalFeatures
 from ..errors import IndexStoreError
 from .catalog import NewItem, Record
 from .manifest import Manifest, now_iso
-from .milvus_client import MilvusConnection
+from .milvus_client import SLOW_CALL_TIMEOUT, MilvusConnection
 
 __all__ = ["MilvusCatalog", "in_list", "quoted"]
 
@@ -83,6 +83,7 @@ class MilvusCatalog:
                 index_params=params,
                 consistency_level=self._consistency,
                 properties=properties,
+                timeout=SLOW_CALL_TIMEOUT,
             ),
         )
         self.load()
@@ -92,7 +93,9 @@ class MilvusCatalog:
         if client is not None:
             client.load_collection(self.collection)
         else:
-            self._conn.call("load_collection", lambda c: c.load_collection(self.collection))
+            self._conn.call(
+                "load_collection", lambda c: c.load_collection(self.collection, timeout=SLOW_CALL_TIMEOUT)
+            )
 
     def manifest(self) -> Manifest:
         info = self._conn.call("describe_collection", lambda c: c.describe_collection(self.collection))

@@ -1,12 +1,15 @@
 """One connection to Milvus (a server, or Milvus Lite's file), and the boundary where its
 errors become lookalike's.
 
-Every client call goes through :meth:`MilvusConnection.call`. A call that fails because the
-server cannot be reached (refused, timed out, or up but not serving yet after a restart) is
-retried a bounded number of times with a growing pause, on a fresh client; when the server
-is still away the call raises :class:`~lookalike.errors.StoreUnavailableError` (HTTP 503
-``store_unavailable``), so that a request never waits long and a later one finds the server
-back. Any other Milvus error is an :class:`~lookalike.errors.IndexStoreError`.
+Every client call goes through :meth:`MilvusConnection.call`, with a deadline
+(:data:`CALL_TIMEOUT`; pymilvus retries inside it while the server answers UNAVAILABLE). A
+call that fails because the server cannot be reached (refused, past its deadline, or up but
+not serving yet after a restart) is tried again a bounded number of times
+(:data:`RETRY_PAUSES`); when the server is still away it raises
+:class:`~lookalike.errors.StoreUnavailableError` (HTTP 503 ``store_unavailable``), so that a
+request never waits long and a later one finds the server back: pymilvus keeps one channel
+per address and reconnects it by itself. Any other Milvus error is an
+:class:`~lookalike.errors.IndexStoreError`.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ logger = logging.getLogger("lookalike.index")
 TOKEN_ENV = "LOOKALIKE_MILVUS_TOKEN"
 T = TypeVar("T")
 
-#: Pauses between the tries of one call (seconds): four tries within ~2 s.
-RETRY_PAUSES = (0.25, 0.5, 1.0)
-#: A client call that takes longer than this counts as unreachable (seconds).
-CALL_TIMEOUT = 10.0
+#: Pauses between the tries of one call (seconds): three tries.
+RETRY_PAUSES = (0.5, 1.0)
+#: The deadline of one client call, and of connecting (seconds). A call on a server that is
+#: down fails at once (refused); this bounds one on a server that is starting or stuck, so
+#: one call gives up within 3 x 5 + 1.5 s at worst.
+CALL_TIMEOUT = 5.0
+#: The deadline of creating or loading a collection, which waits for the query nodes.
+SLOW_CALL_TIMEOUT = 120.0
 # What a server says while it is down or still starting after a restart (gRPC UNAVAILABLE,
 # pymilvus' connection failure, and the coordinators and query nodes not serving yet).
 _UNAVAILABLE_CODES = frozenset({2, 503})
@@ -62,8 +69,25 @@ def _unreachable(exc: Exception) -> bool:
     return getattr(exc, "code", None) in _UNAVAILABLE_CODES or any(w in text for w in _UNAVAILABLE_WORDS)
 
 
+class _Deadline:
+    """The client, with a deadline on every method call that names none."""
+
+    def __init__(self, client: Any, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", self._timeout)
+            return method(*args, **kwargs)
+
+        return bounded
+
+
 class MilvusConnection:
-    """A MilvusClient that reconnects: ``call(what, fn)`` runs ``fn(client)``."""
+    """A MilvusClient behind retries: ``call(what, fn)`` runs ``fn(client)``."""
 
     def __init__(self, address: StoreAddress, pauses: tuple[float, ...] = RETRY_PAUSES) -> None:
         self.address = address
@@ -75,39 +99,27 @@ class MilvusConnection:
         self._client: Any = None
         self.call("connect", lambda _: None)
 
-    def _fresh_client(self) -> Any:
+    def _client_now(self) -> Any:
         from pymilvus import MilvusClient
 
-        # Milvus Lite takes no timeout (it is a local process); a server gets one per call.
-        timeout = None if self.address.is_lite else CALL_TIMEOUT
-        return MilvusClient(uri=self.address.endpoint, token=os.environ.get(TOKEN_ENV, ""), timeout=timeout)
-
-    def _client_now(self) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = self._fresh_client()
+                self._client = MilvusClient(
+                    uri=self.address.endpoint, token=os.environ.get(TOKEN_ENV, ""), timeout=CALL_TIMEOUT
+                )
             return self._client
 
-    def _drop_client(self, broken: Any) -> None:
-        with self._lock:
-            if self._client is broken and broken is not None:
-                self._client = None
-                try:
-                    broken.close()
-                except Exception:  # a dead connection may fail to close; it is dropped anyway
-                    logger.debug("closing a broken Milvus client failed", exc_info=True)
-
-    def call(self, what: str, fn: Callable[[Any], T]) -> T:
-        """``fn(client)``, retried while the server is unreachable; Milvus errors translated."""
+    def call(self, what: str, fn: Callable[[Any], T], timeout: float = CALL_TIMEOUT) -> T:
+        """``fn(client)``, tried again while the server is unreachable; Milvus errors translated.
+        ``timeout``: each client call's deadline."""
         from pymilvus.exceptions import MilvusException
 
         last: Exception | None = None
         for attempt in range(len(self._pauses) + 1):
             if attempt:
                 time.sleep(self._pauses[attempt - 1])
-            client = None
             try:
-                client = self._client_now()
+                client = _Deadline(self._client_now(), timeout)
                 if attempt and self.on_reconnect is not None:
                     self.on_reconnect(client)
                 return fn(client)
@@ -117,11 +129,10 @@ class MilvusConnection:
                         raise IndexStoreError(f"Milvus {what} on {self.address.text} failed: {exc}") from exc
                     raise
                 last = exc
-                self._drop_client(client)
         logger.warning("Milvus at %s unreachable for %s: %s", self.address.text, what, last)
         raise StoreUnavailableError(
             f"the Milvus server at {self.address.text} did not answer ({what}) after "
-            f"{len(self._pauses) + 1} tries over {sum(self._pauses):.1f} s: {last}; retry later"
+            f"{len(self._pauses) + 1} tries: {last}; retry later"
         ) from last
 
     def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:

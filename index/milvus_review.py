@@ -21,7 +21,7 @@ from ..embed.descriptor import Descriptor, LocalFeatures
 from .feedback import VERDICTS, FeedbackRecord, Verdict
 from .manifest import now_iso
 from .milvus_catalog import in_list
-from .milvus_client import MilvusConnection
+from .milvus_client import SLOW_CALL_TIMEOUT, MilvusConnection
 
 __all__ = ["MilvusReview"]
 
@@ -65,6 +65,7 @@ class MilvusReview:
                     schema=schema,
                     index_params=params,
                     consistency_level=self._consistency,
+                    timeout=SLOW_CALL_TIMEOUT,
                 )
         self.load()
 
@@ -73,7 +74,7 @@ class MilvusReview:
             if client is not None:
                 client.load_collection(name)
             else:
-                self._conn.invoke("load_collection", name)
+                self._conn.invoke("load_collection", name, timeout=SLOW_CALL_TIMEOUT)
 
     def _query(self, collection: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
         rows = self._conn.call(
