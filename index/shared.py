@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,8 @@ class SharedIndex(ReferenceIndex):
         self._catalog = catalog
         self._review = review
         self._vectors = vectors
+        #: Runs the hash search beside the vector search.
+        self._side = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lookalike-hash-search")
         conn.on_reconnect = self._reload
 
     @classmethod
@@ -264,10 +267,12 @@ class SharedIndex(ReferenceIndex):
     def nearest(
         self, vectors: np.ndarray, hashes: np.ndarray, k: int, skip: Collection[int] = ()
     ) -> list[Record]:
+        # The two searches run at once: each waits for the server's time tick under Strong.
+        by_hash = self._side.submit(self._catalog.search_hashes, hashes, k) if len(hashes) else None
         _, vec_ids = self._vectors.search(vectors, k)
         found = [vec_ids.ravel()]
-        if len(hashes):
-            found.append(self._catalog.search_hashes(hashes, k))
+        if by_hash is not None:
+            found.append(by_hash.result())
         iids = [int(i) for i in np.unique(np.concatenate(found)) if i >= 0 and int(i) not in skip]
         # Vectors whose row is gone (a delete cut short) find no record and drop out here.
         return list(self._catalog.by_iids(iids).values()) if iids else []
@@ -366,5 +371,6 @@ class SharedIndex(ReferenceIndex):
         return self._review.disabled_among(external_ids)
 
     def close(self) -> None:
+        self._side.shutdown()
         self._vectors.close()
         self._conn.close()
