@@ -205,14 +205,13 @@ class MilvusCatalog:
                 out[int(row["iid"])] = row["external_id"]
         return out
 
-    def first_with_sha256(self, sha256s: Sequence[str]) -> dict[str, str]:
-        """For each of ``sha256s`` held by a row, the external id of one such row."""
-        out: dict[str, str] = {}
+    def holders_of_sha256(self, sha256s: Sequence[str]) -> dict[str, list[str]]:
+        """For each of ``sha256s`` held by rows, the external ids of those rows."""
+        out: dict[str, list[str]] = {}
         for start in range(0, len(sha256s), _CHUNK):
-            for row in self._query(
-                in_list("sha256", sha256s[start : start + _CHUNK]), ["sha256", "external_id"]
-            ):
-                out.setdefault(row["sha256"], row["external_id"])
+            chunk = sha256s[start : start + _CHUNK]
+            for row in self._query(in_list("sha256", chunk), ["sha256", "external_id"]):
+                out.setdefault(row["sha256"], []).append(row["external_id"])
         return out
 
     def count(self) -> int:

@@ -197,12 +197,13 @@ class SharedIndex(ReferenceIndex):
                 raise IndexStoreError(
                     f"ids {item.external_id!r} and {held[iid]!r} share a row id; rename one"
                 )
-        sha_owner = self._catalog.first_with_sha256(sorted({i.sha256 for i in items} - {""}))
+        holders = self._catalog.holders_of_sha256(sorted({i.sha256 for i in items} - {""}))
         results: list[AddResult] = []
         rows: list[dict[str, Any]] = []
         seen: dict[str, str] = {}
         for pos, (iid, item) in enumerate(zip(ids, items, strict=True)):
-            owner = seen.get(item.sha256) or sha_owner.get(item.sha256)
+            others = [e for e in holders.get(item.sha256, []) if e != item.external_id]
+            owner = seen.get(item.sha256) or (min(others) if others else None)
             results.append(
                 AddResult(
                     item.external_id,
