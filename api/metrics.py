@@ -22,7 +22,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..embed.base import EmbedderInfo
-from ..index.store import Index
+from ..index.reference import ReferenceIndex
 
 __all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware"]
 
@@ -65,7 +65,7 @@ class Metrics:
     def describe(self, info: EmbedderInfo) -> None:
         self.embedder.info({"name": info.name, "version": info.version, "dim": str(info.dim)})
 
-    def render(self, index: Index, flooding: Sequence[str] = ()) -> bytes:
+    def render(self, index: ReferenceIndex, flooding: Sequence[str] = ()) -> bytes:
         """The text exposition, with the index gauges read now (blocking: takes the index lock)
         and the references flooding the gate (``lookalike_reference_flooding{reference=...} 1``)."""
         stats = index.stats()

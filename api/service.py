@@ -4,7 +4,8 @@ Decoding, inference and index access are blocking, so every call into the engine
 through :meth:`Service.run`, on a thread pool sized by ``settings.workers`` (the cores by
 default); the event loop only moves bytes. Readers never see half an ingest batch because
 :class:`~lookalike.index.store.Index` commits a batch and updates its in-memory indexes
-under one lock, which searches take too.
+under one lock, which searches take too (a shared catalog answers only once Milvus holds
+the whole batch).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..embed.video import VideoLimits
 from ..engine import Engine
 from ..errors import ConfigError
 from ..factory import open_engine
-from ..index.store import Index
+from ..index.reference import ReferenceIndex
 from ..score.flood import FloodGuard, FloodRule
 from ..video import VideoFlow
 from .fetch import Fetcher
@@ -65,7 +66,7 @@ class Service:
             raise ConfigError("the service needs an engine with an index")
         self.settings = settings
         self.engine = engine
-        self.index: Index = engine.index
+        self.index: ReferenceIndex = engine.index
         self.fetcher = fetcher
         self.limiter = anyio.CapacityLimiter(settings.workers)
         self.video = VideoFlow(

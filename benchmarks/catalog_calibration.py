@@ -98,7 +98,7 @@ def calibrate_catalog(
     index = engine.index
     if index is None:
         raise ConfigError("calibration needs an index")
-    records = [rec for batch in index.catalog.iter_records() for rec in batch]
+    records = [rec for batch in index.iter_records() for rec in batch]
     originals = _originals(records, images)
     if len(originals) < MIN_REFERENCES:
         raise ConfigError(

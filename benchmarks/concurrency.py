@@ -35,6 +35,8 @@ from lookalike.benchmarks.scale import DIM, Mixture
 from lookalike.embed.base import EmbedderInfo
 from lookalike.embed.descriptor import Descriptor, LocalFeatures
 from lookalike.index.catalog import NewItem
+from lookalike.index.opener import open_index
+from lookalike.index.reference import ReferenceIndex
 from lookalike.index.store import Index
 
 __all__ = ["build", "main", "measure"]
@@ -72,7 +74,9 @@ def build(folder: Path, n: int, batch: int = 5000) -> None:
     )
 
 
-def measure(index: Index, queries: list[Descriptor], clients: int, seconds: float) -> dict[str, float]:
+def measure(
+    index: ReferenceIndex, queries: list[Descriptor], clients: int, seconds: float
+) -> dict[str, float]:
     """``clients`` threads searching for ``seconds``: requests/s, p50 and p99 in ms."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     stop = threading.Event()
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.index / "manifest.json").exists():
         build(args.index, args.n)
-    opened = Index.open(args.index, writable=True, store=args.store) if args.store else Index.open(args.index)
+    opened = open_index(args.index, writable=True, store=args.store) if args.store else open_index(args.index)
     with opened as index:
         stats = index.stats()
         rows = Mixture(stats.images, SEED).rows(args.queries, 10**9)  # held out: not in the index

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from ..index.store import Index
+from ..index.opener import open_index
 from ..video import per_reference
 from .options import print_json, store_option
 
@@ -13,7 +13,7 @@ __all__ = ["configure"]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with Index.open(args.index, store=args.store) as index:
+    with open_index(args.index, store=args.store) as index:
         stats = asdict(index.stats())
     if args.json:
         print_json(stats)
@@ -24,7 +24,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    with Index.open(args.index, writable=True, store=args.store) as index:
+    with open_index(args.index, writable=True, store=args.store) as index:
         # A video id stands for its frame records (<id>#t=<seconds>).
         deleted = per_reference(index, args.ids, index.delete)
         index.save()

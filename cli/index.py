@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..index.choose import choose_index, estimate_bytes
 from ..index.manifest import DEFAULT_MEMORY_BUDGET
-from ..index.store import Index
+from ..index.opener import open_index
 from .options import store_option
 
 __all__ = ["configure", "parse_size"]
@@ -39,7 +39,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     dim = args.dim
     n = args.vectors
     if args.index:
-        with Index.open(args.index, store=args.store) as index:
+        with open_index(args.index, store=args.store) as index:
             n = len(index) if n is None else n
             dim = index.manifest.dim
     if n is None:
@@ -62,7 +62,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    with Index.open(args.index, writable=True, store=args.store) as index:
+    with open_index(args.index, writable=True, store=args.store) as index:
         report = index.rebuild(args.index_factory, args.memory_budget)
         tuning = report.tuning
         _emit(
@@ -82,7 +82,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    with Index.open(args.index, writable=True, store=args.store) as index:
+    with open_index(args.index, writable=True, store=args.store) as index:
         tuning = index.tune(args.recall)
     _emit(
         args,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..index.store import Index
+from ..index.opener import open_index
 from ..index.thumbnails import thumbnail_of_file
 from .options import print_json, store_option
 
@@ -15,7 +15,7 @@ __all__ = ["configure"]
 def cmd_rebuild_thumbnails(args: argparse.Namespace) -> int:
     rebuilt: list[str] = []
     skipped: dict[str, str] = {}
-    with Index.open(args.index, writable=True, store=args.store) as index:
+    with open_index(args.index, writable=True, store=args.store) as index:
         total = len(index)
         todo = index.thumbnail_rows(missing_only=not args.force)
         for start in range(0, len(todo), 64):

@@ -21,7 +21,8 @@ from .embed.local import REFERENCE
 from .errors import LookalikeError
 from .index.catalog import NewItem, Record
 from .index.feedback import FeedbackRecord, Verdict
-from .index.store import AddResult, Index
+from .index.reference import ReferenceIndex
+from .index.results import AddResult
 from .index.thumbnails import make_thumbnail
 from .score.decision import IDENTICAL_THRESHOLD, MatchResult
 from .score.flood import FloodGuard
@@ -120,7 +121,7 @@ class Engine:
         self,
         embedder: Embedder,
         scorer: Scorer,
-        index: Index | None = None,
+        index: ReferenceIndex | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         flood: FloodGuard | None = None,
@@ -161,7 +162,7 @@ class Engine:
             explain=score.explanation() if explain else None,
         )
 
-    def _require_index(self) -> Index:
+    def _require_index(self) -> ReferenceIndex:
         if self.index is None:
             raise LookalikeError("this engine has no index")
         return self.index

@@ -34,7 +34,8 @@ carries a stable ``code`` and the HTTP status the service answers with::
     │   ├── IndexCorruptError           500 index_corrupt
     │   ├── EmbedderMismatchError       409 embedder_mismatch
     │   ├── IndexLockedError            409 index_locked
-    │   └── ItemNotFoundError           404 not_found
+    │   ├── ItemNotFoundError           404 not_found
+    │   └── StoreUnavailableError       503 store_unavailable (the shared store's server is unreachable)
     ├── FetchError                      502 fetch_failed
     │   ├── UnsafeURLError              400 unsafe_url
     │   ├── FetchTimeoutError           504 fetch_timeout
@@ -73,6 +74,7 @@ __all__ = [
     "RateLimitedError",
     "RemoteTooLargeError",
     "RequestTooLargeError",
+    "StoreUnavailableError",
     "TokenExpiredError",
     "TruncatedImageError",
     "TruncatedVideoError",
@@ -228,6 +230,14 @@ class IndexLockedError(IndexStoreError):
 class ItemNotFoundError(IndexStoreError):
     code = "not_found"
     http_status = 404
+
+
+class StoreUnavailableError(IndexStoreError):
+    """The server holding the shared catalog did not answer after bounded retries: the
+    request may succeed later (the replica keeps reconnecting), so 503, not 500."""
+
+    code = "store_unavailable"
+    http_status = 503
 
 
 class FetchError(LookalikeError):

@@ -8,8 +8,8 @@ from pathlib import Path
 from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from .embed.factory import get_embedder
 from .engine import Engine
-from .index.manifest import MANIFEST_NAME
-from .index.store import Index
+from .index.opener import create_index, open_index, read_manifest
+from .index.reference import ReferenceIndex
 from .score.background import Background
 from .score.calibration import Calibration, calibration_for
 from .score.decision import MATCH_THRESHOLD
@@ -51,22 +51,24 @@ def open_engine(
     ``embedder`` names the model, and an existing index refuses another; without it, an
     existing index brings its own and anything else gets ``default_embedder``. ``create``
     makes a missing index (and implies ``writable``: this process then holds its lock).
-    ``store``, ``index_factory``: see :meth:`Index.open` and :meth:`Index.create`. The rest
+    ``store``, ``index_factory``: see :func:`~lookalike.index.opener.open_index` and
+    :func:`~lookalike.index.opener.create_index` (a server ``store`` joins the shared
+    catalog there, which brings its own embedder like an existing folder does). The rest
     are the decoder's caps, the gate's flood guard (a serving process keeps one), and the
     embedder's options
     (:func:`lookalike.embed.factory.get_embedder`).
     """
-    exists = index is not None and (Path(index) / MANIFEST_NAME).exists()
-    name = embedder or (Index.open_manifest(index).embedder.name if exists and index else default_embedder)
+    known = read_manifest(index, store) if index is not None else None
+    name = embedder or (known.embedder.name if known is not None else default_embedder)
     model = get_embedder(
         name, threads=threads, checkpoint=checkpoint, pretrained=pretrained, allow_download=allow_download
     )
-    opened: Index | None = None
+    opened: ReferenceIndex | None = None
     if index is not None:
-        if create and not exists:
-            opened = Index.create(index, model.info, index_factory, store=store or "faiss")
+        if create and known is None:
+            opened = create_index(index, model.info, index_factory, store=store or "faiss")
         else:
-            opened = Index.open(index, model.info, writable=writable or create, store=store)
+            opened = open_index(index, model.info, writable=writable or create, store=store)
     fitted = opened.manifest.calibration if opened is not None else None
     return Engine(
         model,

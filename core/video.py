@@ -36,7 +36,8 @@ from .embed.views import query_views
 from .engine import Engine, Hit, IngestOutcome
 from .errors import EmptyVideoError, LookalikeError
 from .index.catalog import NewItem, Record
-from .index.store import AddResult, Index
+from .index.reference import ReferenceIndex
+from .index.results import AddResult
 from .score.align import Alignment, AlignParams, align
 from .score.calibration import video_calibration_for
 from .score.decision import MatchResult
@@ -154,12 +155,14 @@ class VideoIngestItem:
     origin: str | None = None
 
 
-def frames_of(index: Index, video_id: str) -> list[Record]:
+def frames_of(index: ReferenceIndex, video_id: str) -> list[Record]:
     """The frame records of one stored video."""
     return [r for r in index.with_id_prefix(video_id + FRAME_SEP) if r.metadata.get("video") == video_id]
 
 
-def per_reference(index: Index, ids: Sequence[str], act: Callable[[Sequence[str]], list[str]]) -> list[str]:
+def per_reference(
+    index: ReferenceIndex, ids: Sequence[str], act: Callable[[Sequence[str]], list[str]]
+) -> list[str]:
     """Apply ``act`` (delete, enable...) to references named by id, where an id not stored
     as an image names a video and stands for all its frames; the ids that existed."""
     done = act(ids)
@@ -268,7 +271,7 @@ class VideoFlow:
 
     # -- the index -------------------------------------------------------------------------
 
-    def _index(self) -> Index:
+    def _index(self) -> ReferenceIndex:
         if self.engine.index is None:
             raise LookalikeError("this engine has no index")
         return self.engine.index

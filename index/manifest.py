@@ -104,16 +104,24 @@ class Manifest:
         if not path.is_file():
             raise IndexNotFoundError(f"{folder}: no lookalike index here ({MANIFEST_NAME} is missing)")
         try:
-            data = json.loads(path.read_text())
-            if data["format_version"] != FORMAT_VERSION:
-                raise IndexCorruptError(
-                    f"{folder}: index format {data['format_version']} is not {FORMAT_VERSION}; "
-                    "rebuild it with this version of lookalike"
-                )
-            data.pop("dim", None)
-            data["embedder"] = EmbedderInfo(**data["embedder"])
-            if data.get("checkpoint"):
-                data["checkpoint"] = Checkpoint(**data["checkpoint"])
-            return cls(**data)
+            return cls.from_json(json.loads(path.read_text()))
+        except IndexCorruptError as exc:
+            raise IndexCorruptError(f"{folder}: {exc}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"{path}: unreadable manifest: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        """The manifest :meth:`to_json` wrote (raises ValueError, KeyError or TypeError on a
+        malformed one, IndexCorruptError on another format)."""
+        if data["format_version"] != FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"index format {data['format_version']} is not {FORMAT_VERSION}; "
+                "rebuild it with this version of lookalike"
+            )
+        data = dict(data)
+        data.pop("dim", None)
+        data["embedder"] = EmbedderInfo(**data["embedder"])
+        if data.get("checkpoint"):
+            data["checkpoint"] = Checkpoint(**data["checkpoint"])
+        return cls(**data)

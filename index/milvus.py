@@ -14,7 +14,6 @@ the store loads it whenever it opens it, so that every process can search.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,11 +23,11 @@ import numpy as np
 from ..errors import EmbedderMismatchError, IndexStoreError
 from .base import VectorStore
 from .manifest import Manifest
+from .milvus_client import SLOW_CALL_TIMEOUT, TOKEN_ENV, MilvusConnection
 from .uri import StoreAddress
 
 __all__ = ["TOKEN_ENV", "MilvusVectorStore"]
 
-TOKEN_ENV = "LOOKALIKE_MILVUS_TOKEN"
 _BATCH = 1000
 _BUILD_OPTIONS = {"M": int, "efConstruction": int, "nlist": int}
 _SEARCH_OPTIONS = {"ef": int, "nprobe": int}
@@ -36,21 +35,28 @@ T = TypeVar("T")
 
 
 class MilvusVectorStore(VectorStore):
-    def __init__(self, address: StoreAddress, dim: int, uid: str, create: bool) -> None:
-        from pymilvus import MilvusClient
-
+    def __init__(
+        self,
+        address: StoreAddress,
+        dim: int,
+        uid: str,
+        create: bool,
+        connection: MilvusConnection | None = None,
+        collection: str | None = None,
+    ) -> None:
+        """``connection``: one to share (the shared catalog's); ``collection``: a name other
+        than the address's (default ``lookalike_<uid>``)."""
         self.dim = dim
         self.address = address
-        self.collection = address.options.get("collection", f"lookalike_{uid}")
+        self.collection = collection or address.options.get("collection", f"lookalike_{uid}")
         self._uid = uid
         self._consistency = address.options.get("consistency", "Strong")
         self._search_params = {
             key: conv(address.options[key]) for key, conv in _SEARCH_OPTIONS.items() if key in address.options
         }
-        self._client = self._call(
-            "connect", lambda: MilvusClient(uri=address.endpoint, token=os.environ.get(TOKEN_ENV, ""))
-        )
-        if not self._call("list", lambda: self._client.has_collection(self.collection)):
+        self._owns_connection = connection is None
+        self._conn = connection or MilvusConnection(address)
+        if not self._call("list", lambda c: c.has_collection(self.collection)):
             if not create:
                 raise IndexStoreError(
                     f"Milvus collection {self.collection!r} at {address.text} does not exist; "
@@ -81,26 +87,19 @@ class MilvusVectorStore(VectorStore):
 
     def _load(self) -> None:
         """Load the collection for search (a no-op when it is loaded already)."""
-        self._call("load_collection", lambda: self._client.load_collection(self.collection))
+        self._call("load_collection", lambda c: c.load_collection(self.collection, timeout=SLOW_CALL_TIMEOUT))
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run one client call, translating Milvus errors at this boundary."""
-        from pymilvus.exceptions import MilvusException
-
-        try:
-            return fn()
-        except MilvusException as exc:
-            raise IndexStoreError(
-                f"Milvus {what} on {self.address.text} ({self.collection}) failed: {exc}"
-            ) from exc
+    def _call(self, what: str, fn: Callable[[Any], T]) -> T:
+        """``fn(client)`` through the connection, which retries and translates errors."""
+        return self._conn.call(f"{what} ({self.collection})", fn)
 
     def _create(self) -> None:
-        from pymilvus import DataType
+        from pymilvus import DataType, MilvusClient
 
-        schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("iid", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
-        params = self._client.prepare_index_params()
+        params = MilvusClient.prepare_index_params()
         build = {
             key: conv(self.address.options[key])
             for key, conv in _BUILD_OPTIONS.items()
@@ -117,18 +116,19 @@ class MilvusVectorStore(VectorStore):
             extra["num_shards"] = int(self.address.options["shards"])
         self._call(
             "create_collection",
-            lambda: self._client.create_collection(
+            lambda c: c.create_collection(
                 self.collection,
                 schema=schema,
                 index_params=params,
                 consistency_level=self._consistency,
                 properties={"lookalike.uid": self._uid, "lookalike.dim": str(self.dim)},
+                timeout=SLOW_CALL_TIMEOUT,
                 **extra,
             ),
         )
 
     def _properties(self) -> dict[str, str]:
-        info = self._call("describe_collection", lambda: self._client.describe_collection(self.collection))
+        info = self._call("describe_collection", lambda c: c.describe_collection(self.collection))
         return dict(info.get("properties", {}))
 
     def _check_owner(self) -> None:
@@ -152,7 +152,7 @@ class MilvusVectorStore(VectorStore):
 
     def reset(self) -> None:
         """Empty the collection (before refilling it from the catalog)."""
-        self._call("drop_collection", lambda: self._client.drop_collection(self.collection))
+        self._call("drop_collection", lambda c: c.drop_collection(self.collection))
         self._create()
         self._load()
 
@@ -164,19 +164,19 @@ class MilvusVectorStore(VectorStore):
             self._upsert(data)
 
     def _upsert(self, data: list[dict[str, Any]]) -> None:
-        self._call("upsert", lambda: self._client.upsert(self.collection, data))
+        self._call("upsert", lambda c: c.upsert(self.collection, data))
 
     def remove(self, ids: np.ndarray) -> int:
         if not len(ids):
             return 0
-        result = self._call("delete", lambda: self._client.delete(self.collection, ids=[int(i) for i in ids]))
+        result = self._call("delete", lambda c: c.delete(self.collection, ids=[int(i) for i in ids]))
         return int(result["delete_count"]) if isinstance(result, dict) else len(result)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, k)
         answer = self._call(
             "search",
-            lambda: self._client.search(
+            lambda c: c.search(
                 self.collection,
                 data=np.ascontiguousarray(queries, dtype=np.float32),
                 limit=k,
@@ -196,7 +196,7 @@ class MilvusVectorStore(VectorStore):
     def __len__(self) -> int:
         rows = self._call(
             "count",
-            lambda: self._client.query(
+            lambda c: c.query(
                 self.collection, output_fields=["count(*)"], consistency_level=self._consistency
             ),
         )
@@ -204,13 +204,12 @@ class MilvusVectorStore(VectorStore):
 
     def checkpoint(self, folder: Path, seq: int) -> None:
         """Flush, then record on the collection that it holds the catalog up to change ``seq``."""
-        self._call("flush", lambda: self._client.flush(self.collection))
+        self._call("flush", lambda c: c.flush(self.collection))
         self._call(
             "alter_collection_properties",
-            lambda: self._client.alter_collection_properties(
-                self.collection, properties={"lookalike.seq": str(seq)}
-            ),
+            lambda c: c.alter_collection_properties(self.collection, properties={"lookalike.seq": str(seq)}),
         )
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_connection:
+            self._conn.close()

@@ -21,7 +21,7 @@ see whole batches or none.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +39,7 @@ from .faiss_lifecycle import COMPACT_AT, initial_factory
 from .faiss_store import single_threaded
 from .folder import acquire_lock, bytes_on_disk, load_hashes, remove_stale_files, write_checkpoint
 from .manifest import DEFAULT_MEMORY_BUDGET, MANIFEST_NAME, Manifest
+from .reference import ReferenceIndex
 from .replay import catalog_batches, open_vectors, replay
 from .results import AddResult, IndexStats
 from .rwlock import ReadWriteLock
@@ -48,7 +49,7 @@ from .vectors import VectorStore
 __all__ = ["COMPACT_AT", "AddResult", "Index", "IndexStats"]
 
 
-class Index:
+class Index(ReferenceIndex):
     """A reference catalog on disk. Use :meth:`create`, :meth:`open` or :meth:`open_or_create`."""
 
     def __init__(
@@ -296,10 +297,6 @@ class Index:
 
     # -- reading -----------------------------------------------------------------------
 
-    def candidates(self, query: Descriptor, k: int) -> list[Record]:
-        """Union of the ``k`` nearest by vector and the ``k`` nearest by (mirror-aware) hash."""
-        return self.nearest(query.vector[None, :], np.stack([query.phash, query.phash_mirror]), k)
-
     def nearest(
         self, vectors: np.ndarray, hashes: np.ndarray, k: int, skip: Collection[int] = ()
     ) -> list[Record]:
@@ -336,6 +333,9 @@ class Index:
     def records(self, iids: Sequence[int]) -> dict[int, Record]:
         with self._rw.shared():
             return self.catalog.by_iids(iids)
+
+    def iter_records(self, batch: int = 1000) -> Iterator[list[Record]]:
+        return self.catalog.iter_records(batch=batch)
 
     def put_thumbnails(self, jpegs: dict[int, bytes]) -> None:
         """Store thumbnails for existing rows (``lookalike rebuild-thumbnails``)."""
@@ -435,9 +435,3 @@ class Index:
             if self._lock_file is not None:
                 self._lock_file.close()
                 self._lock_file = None
-
-    def __enter__(self) -> Index:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

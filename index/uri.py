@@ -2,9 +2,12 @@
 
 * ``faiss``: FAISS files in the index folder (the default, embedded);
 * ``milvus:///abs/path/vectors.db``: Milvus Lite, a local file, no server;
-* ``milvus://host:19530`` (``milvus+https://host`` for TLS): a Milvus server or cluster.
+* ``milvus://host:19530[/name]`` (``milvus+https://host`` for TLS): a Milvus server or
+  cluster, holding the whole catalog, shared by every replica that opens the same name
+  (:mod:`lookalike.index.shared`; ``name`` defaults to ``lookalike``).
 
-A Milvus address may carry query options: ``collection`` (default ``lookalike_<index uid>``),
+A Milvus address may carry query options: ``collection`` (Milvus Lite: default
+``lookalike_<index uid>``; a server: the shared catalog's name, as the path also gives it),
 ``index_type`` (default ``AUTOINDEX``), its build and search parameters (``M``,
 ``efConstruction``, ``nlist``; ``ef``, ``nprobe``), ``consistency`` (default ``Strong``) and
 ``shards``. Credentials never go in the address, which the manifest records: they come from
@@ -39,6 +42,11 @@ class StoreAddress:
     def is_lite(self) -> bool:
         return self.kind == "milvus" and not self.endpoint.startswith(("http://", "https://"))
 
+    @property
+    def is_shared(self) -> bool:
+        """A server: the whole catalog lives there, shared by replicas."""
+        return self.kind == "milvus" and not self.is_lite
+
 
 def parse_store(text: str) -> StoreAddress:
     """Read a ``--store`` value; :class:`ConfigError` names what is wrong with a bad one."""
@@ -59,6 +67,14 @@ def parse_store(text: str) -> StoreAddress:
     if parts.netloc:
         scheme = "https" if parts.scheme == "milvus+https" else "http"
         port = f":{parts.port}" if parts.port else ""
+        name = parts.path.strip("/")
+        if name:
+            if not name.replace("_", "a").isalnum() or "collection" in options:
+                raise ConfigError(
+                    f"store {text!r}: the path names the catalog (letters, digits, _), "
+                    "and only once (path or ?collection=)"
+                )
+            options["collection"] = name
         return StoreAddress("milvus", text, f"{scheme}://{parts.hostname}{port}", options)
     if not parts.path.startswith("/") or not parts.path.endswith(".db"):
         raise ConfigError(

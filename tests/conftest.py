@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from lookalike.embed.factory import get_embedder
 from lookalike.engine import Engine
 from lookalike.factory import scorer_for
 from lookalike.index.store import Index
+from milvus_server import LocalMilvus, ServerUnavailable
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 # Colour photos of distinct scenes (the greyscale and texture samples are left out on purpose:
@@ -153,3 +154,16 @@ def sscd() -> Embedder:
 def edited(photos: dict[str, Image.Image]) -> dict[tuple[str, str], Image.Image]:
     """(photo, edit) -> edited copy."""
     return {(name, edit): fn(im) for name, im in photos.items() for edit, fn in EDITS.items()}
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMilvus]:
+    """One real Milvus server for the session (~10 s to start), on a port of its own;
+    the tests that need it skip, saying why, where it cannot start."""
+    try:
+        server = LocalMilvus(tmp_path_factory.mktemp("milvus-server"))
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.skip(f"no real Milvus server here: {exc}")
+    yield server
+    server.stop()
