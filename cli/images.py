@@ -48,7 +48,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     # thread (measured: less CPU per image than one forward on every core); a video's frames
     # go one batch at a time and use every core.
     defaults: dict[str, Any] = {} if videos else {"threads": 1}
-    engine = open_engine(args.index, create=True, **{**defaults, **engine_options(args)})
+    engine = open_engine(
+        args.index, create=True, workers=args.workers, **{**defaults, **engine_options(args)}
+    )
     index = engine.index
     assert index is not None
     failed: list[dict[str, str]] = []
@@ -71,7 +73,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for (_, path), outcome in zip(videos, flow.ingest(video_items, progress=bar.update), strict=True):
             tally(path, outcome)
         image_items = (IngestItem(ext_id, path) for ext_id, path in files)
-        outcomes = engine.ingest_stream(image_items, batch_size=args.batch_size, workers=args.workers)
+        outcomes = engine.ingest_stream(image_items, batch_size=args.batch_size)
         for (_, path), outcome in zip(files, outcomes, strict=True):
             tally(path, outcome)
             bar.update()

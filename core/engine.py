@@ -131,7 +131,9 @@ class Engine:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         flood: FloodGuard | None = None,
+        workers: int | None = None,
     ) -> None:
+        """``workers``: threads that describe images for ingest (default: the cores)."""
         self.embedder = embedder
         self.encoder = Encoder(embedder)
         self.scorer = scorer
@@ -139,8 +141,11 @@ class Engine:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.flood = flood
+        # Long-lived pools: their threads keep their OpenCV detectors and catalog connections.
         #: Threads that prepare one side of a pair while the caller prepares the other.
         self._helpers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pair")
+        self.workers = workers or os.cpu_count() or 1
+        self._describers = ThreadPoolExecutor(self.workers, thread_name_prefix="ingest")
 
     def decode(self, source: ImageSource, reference: bool = False) -> DecodedImage:
         """``reference``: the image is only described as a stored reference (model, stored
@@ -187,29 +192,25 @@ class Engine:
         skipped. An image whose bytes are already in the catalog reuses the stored descriptor."""
         return list(self.ingest_stream(items, batch_size=max(1, len(items))))
 
-    def ingest_stream(
-        self, items: Iterable[IngestItem], batch_size: int = 256, workers: int | None = None
-    ) -> Iterator[IngestOutcome]:
+    def ingest_stream(self, items: Iterable[IngestItem], batch_size: int = 256) -> Iterator[IngestOutcome]:
         """:meth:`ingest` over a stream of items, one transaction per ``batch_size`` of them,
         yielding each outcome, in order, once its batch is committed.
 
-        ``workers`` threads (default: the cores) each decode and describe a model batch of
-        images at a time, while earlier batches are committed: Pillow, OpenCV, ONNX Runtime
+        The engine's ``workers`` threads each decode and describe a model batch of images at a
+        time, while earlier batches are committed: Pillow, OpenCV, ONNX Runtime
         and SQLite release the GIL, so decoding, keypoints, hashes, the model and the writes
         overlap. At most two model batches per worker are in flight."""
         index = self._require_index()
         # A model batch is no larger than a transaction, so a small batch commits as soon as it is ready.
         chunks = _chunks(iter(items), min(self.embedder.batch_size, batch_size))
         pending: list[tuple[IngestItem, _Described | LookalikeError]] = []
-        threads = workers or os.cpu_count() or 1
-        with ThreadPoolExecutor(threads, thread_name_prefix="ingest") as pool:
-            for described in _bounded_map(pool, self._describe, chunks, 2 * threads):
-                pending += described
-                while len(pending) >= batch_size:
-                    yield from self._commit(index, pending[:batch_size])
-                    del pending[:batch_size]
-            if pending:
-                yield from self._commit(index, pending)
+        for described in _bounded_map(self._describers, self._describe, chunks, 2 * self.workers):
+            pending += described
+            while len(pending) >= batch_size:
+                yield from self._commit(index, pending[:batch_size])
+                del pending[:batch_size]
+        if pending:
+            yield from self._commit(index, pending)
 
     def _describe(self, chunk: list[IngestItem]) -> list[tuple[IngestItem, _Described | LookalikeError]]:
         """Decode ``chunk`` and describe it as stored references: one model batch for the

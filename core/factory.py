@@ -42,6 +42,7 @@ def open_engine(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     flood: FloodGuard | None = None,
     threads: int | None = None,
+    workers: int | None = None,
     checkpoint: str | Path | None = None,
     pretrained: str | None = None,
     allow_download: bool = False,
@@ -52,8 +53,8 @@ def open_engine(
     existing index brings its own and anything else gets ``default_embedder``. ``create``
     makes a missing index (and implies ``writable``: this process then holds its lock).
     ``store``, ``index_factory``: see :meth:`Index.open` and :meth:`Index.create`. The rest
-    are the decoder's caps, the gate's flood guard (a serving process keeps one), and the
-    embedder's options
+    are the decoder's caps, the gate's flood guard (a serving process keeps one), the threads
+    that describe images for ingest (``workers``), and the embedder's options
     (:func:`lookalike.embed.factory.get_embedder`).
     """
     exists = index is not None and (Path(index) / MANIFEST_NAME).exists()
@@ -75,4 +76,5 @@ def open_engine(
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         flood=flood,
+        workers=workers,
     )
