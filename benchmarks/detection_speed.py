@@ -23,6 +23,7 @@ import argparse
 import io
 import os
 import platform
+import resource
 import secrets
 import shutil
 import statistics
@@ -157,27 +158,37 @@ def _ingest_race(folder: Path, limit: int, immaculate: str | None, races: int) -
         for i, f in enumerate(files):
             shutil.copy(f, images / f"{i:05d}.jpg")
         exe = Path(sys.executable).with_name("lookalike")
-        ours: list[float] = []
-        theirs: list[float] = []
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
         for race in range(races):
             index = Path(tmp) / f"ix{race}"
-            ours.append(_wall([str(exe), "ingest", "--index", str(index), "--quiet", str(images)]))
+            ours.append(_run([str(exe), "ingest", "--index", str(index), "--quiet", str(images)]))
             if immaculate:
-                theirs.append(_wall([immaculate, "--method", "sscd", "--json", str(images)]))
+                theirs.append(_run([immaculate, "--method", "sscd", "--json", str(images)]))
             shutil.rmtree(index)
     print(
         f"\ningest of {len(files)} JPEGs from {folder}, {races} races, load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"lookalike ingest: {', '.join(f'{t:.1f}' for t in ours)} s")
+    print(f"lookalike ingest: {_times(ours)}")
     if theirs:
-        print(f"immaculate --method sscd: {', '.join(f'{t:.1f}' for t in theirs)} s")
-        print(f"lookalike is {_spread([b / a for a, b in zip(ours, theirs, strict=True)])} as fast")
+        print(f"immaculate --method sscd: {_times(theirs)}")
+        pairs = list(zip(ours, theirs, strict=True))
+        print(f"lookalike is {_spread([b[0] / a[0] for a, b in pairs])} as fast")
+        print(f"CPU time, immaculate / lookalike: {_spread([b[1] / a[1] for a, b in pairs])}")
 
 
-def _wall(command: list[str]) -> float:
+def _times(runs: list[tuple[float, float]]) -> str:
+    return ", ".join(f"{wall:.1f} s ({cpu:.1f} s CPU)" for wall, cpu in runs)
+
+
+def _run(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of ``command`` (CPU time depends little on the VM's load)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 if __name__ == "__main__":
