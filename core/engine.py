@@ -197,9 +197,9 @@ class Engine:
         yielding each outcome, in order, once its batch is committed.
 
         The engine's ``workers`` threads each decode and describe a model batch of images at a
-        time, while earlier batches are committed: Pillow, OpenCV, ONNX Runtime
-        and SQLite release the GIL, so decoding, keypoints, hashes, the model and the writes
-        overlap. At most two model batches per worker are in flight."""
+        time, while earlier batches are committed: Pillow, OpenCV, ONNX Runtime and SQLite
+        release the GIL, so decoding, keypoints, hashes, the model and the writes overlap. At
+        most two model batches per worker are in flight."""
         index = self._require_index()
         # A model batch is no larger than a transaction, so a small batch commits as soon as it is ready.
         chunks = _chunks(iter(items), min(self.embedder.batch_size, batch_size))
