@@ -51,6 +51,8 @@ T = TypeVar("T")
 _JSON_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "")
 _MAX_FIELD_BYTES = 4 * 1024 * 1024
 _MAX_PARTS = 1024
+#: A form whose text fields hold at most this many characters is validated on the event loop.
+_INLINE_TEXT = 64 * 1024
 _REF = "#/components/schemas/{model}"
 
 
@@ -149,7 +151,12 @@ class JsonOrForm(Generic[M]):
                         uploads[name] = await _read_part(value, name, max_bytes)
                     except LookalikeError as exc:
                         uploads[name] = exc
-        body = await service.run(self._validate_form, fields, files)
+        # File parts are bytes already; only base64 in text fields (up to megabytes) costs
+        # enough to go to the worker pool, and a thread hop is most of a small form's time.
+        if sum(len(text) for text in fields.values()) <= _INLINE_TEXT:
+            body = self._validate_form(fields, files)
+        else:
+            body = await service.run(self._validate_form, fields, files)
         if isinstance(body, WithUploads):
             body.attach(uploads)
         return body
@@ -266,6 +273,8 @@ async def fetch_all(
     """The bytes of every image reference (URLs fetched concurrently, a few at a time). A
     failure is returned in its place so one bad item does not sink the others, and a
     reference that already is a failure stays one."""
+    if not any(isinstance(ref, str) for ref in refs):  # nothing to fetch (uploads, base64)
+        return [ref for ref in refs if not isinstance(ref, str)]
     results: list[bytes | LookalikeError] = [b""] * len(refs)
     gate = anyio.Semaphore(service.settings.fetch_concurrency)
 

@@ -1,8 +1,11 @@
 """Speed of the detection path in units of one raw SSCD forward pass (224 px, batch 1),
 measured in one run so that the ratios hold on a noisy machine.
 
-    python -m lookalike.benchmarks.detection_speed [--requests 60] [--ingest DIR --limit 1000]
-        [--immaculate PATH/TO/immaculate]
+    python -m lookalike.benchmarks.detection_speed [--requests 30 --rounds 5]
+        [--ingest DIR --limit 1000 --races 3 --immaculate PATH/TO/immaculate]
+
+The machine is shared, so the unit and the paths take turns in rounds (and the two ingest
+tools in races), and each ratio is reported as its median and range over them.
 
 - the unit: ``OnnxEmbedder`` forward of one 224 px image (model time only);
 - ``/image/match`` over HTTP: two ~1 MP JPEG uploads (a photo and its mirrored, recompressed
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
+import resource
 import secrets
 import shutil
 import statistics
@@ -27,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -37,8 +42,7 @@ from pydantic import SecretStr
 from ..api.app import create_app
 from ..api.settings import Settings
 from ..embed.factory import get_embedder
-from ..engine import IngestItem
-from ..factory import open_engine
+from ..engine import Engine, IngestItem
 from .http_match import timed
 from .server import BackgroundServer
 
@@ -76,11 +80,19 @@ def _template(photo: Image.Image) -> Image.Image:
     return canvas
 
 
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lookalike.benchmarks.detection_speed")
-    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--requests", type=int, default=30, help="calls per path and round")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of the unit and every path, interleaved"
+    )
     parser.add_argument("--ingest", type=Path, default=None, help="folder of JPEGs for the ingest race")
     parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--races", type=int, default=3, help="ingest races, the two tools taking turns")
     parser.add_argument("--immaculate", default=None, help="the immaculate executable (Python >= 3.12)")
     args = parser.parse_args(argv)
 
@@ -88,65 +100,57 @@ def main(argv: list[str] | None = None) -> int:
     chelsea = Image.open(photos[1]).convert("RGB")
     big = chelsea.resize((1224, 816), Image.Resampling.LANCZOS)  # 1.0 MP
     source, copy = _jpeg(big, 90), _jpeg(ImageOps.mirror(big), 75)
-
-    model = get_embedder("sscd")
     unit_image = big.resize((224, 224))
-    unit = _p50(lambda: model.embed([unit_image]), args.requests * 2)
-    rows: list[tuple[str, float]] = [("one raw SSCD forward, 224 px, batch 1 (the unit)", unit)]
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    print(f"# detection speed, {platform.machine()}, {os.cpu_count()} cores, {when}")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        index = Path(tmp) / "index"
-        engine = open_engine(index, create=True)
-        assert engine.index is not None
-        engine.ingest([IngestItem(p.name, p) for p in photos])
-        engine.index.save()
-        near = _jpeg(ImageOps.mirror(Image.open(photos[0]).convert("RGB")), 80)
-        pasted = _jpeg(_template(Image.open(photos[3]).convert("RGB")), 85)
-        rows.append(
-            (
-                "search, near-identical query (no extra view)",
-                _p50(lambda: engine.search(near, 10), args.requests),
-            )
-        )
-        rows.append(
-            (
-                "search, template paste (centre view + keypoints)",
-                _p50(lambda: engine.search(pasted, 10), args.requests),
-            )
-        )
-        rows.append(
-            (
-                "Engine.match in process, two ~1 MP JPEGs",
-                _p50(lambda: engine.match(source, copy), args.requests),
-            )
-        )
-        engine.index.close()
-
         key = secrets.token_urlsafe(16)
-        settings = Settings(index=index, api_keys=[SecretStr(key)])
+        app = create_app(Settings(index=Path(tmp) / "index", api_keys=[SecretStr(key)]))
         files = {"source_image": ("source.jpg", source), "target_image": ("copy.jpg", copy)}
         with (
-            BackgroundServer(create_app(settings)) as server,
+            BackgroundServer(app) as server,
             httpx.Client(base_url=server.url, headers={"x-api-key": key}, timeout=60) as client,
         ):
-            rows.append(
+            engine: Engine = app.state.service.engine
+            engine.ingest([IngestItem(p.name, p) for p in photos])
+            near = _jpeg(ImageOps.mirror(Image.open(photos[0]).convert("RGB")), 80)
+            pasted = _jpeg(_template(Image.open(photos[3]).convert("RGB")), 85)
+            model = get_embedder("sscd")  # the unit: a model of its own, as a user would load it
+            paths: list[tuple[str, Callable[[], object]]] = [
+                ("search, near-identical query (no extra view)", lambda: engine.search(near, 10)),
+                ("search, template paste (centre view + keypoints)", lambda: engine.search(pasted, 10)),
+                ("Engine.match in process, two ~1 MP JPEGs", lambda: engine.match(source, copy)),
                 (
                     "POST /image/match over HTTP, two ~1 MP JPEG uploads",
-                    _p50(lambda: client.post("/image/match", files=files).raise_for_status(), args.requests),
-                )
-            )
+                    lambda: client.post("/image/match", files=files).raise_for_status(),
+                ),
+            ]
+            units: list[float] = []
+            ms: dict[str, list[float]] = {name: [] for name, _ in paths}
+            ratios: dict[str, list[float]] = {name: [] for name, _ in paths}
+            for _ in range(args.rounds):
+                units.append(_p50(lambda: model.embed([unit_image]), args.requests))
+                for name, fn in paths:
+                    ms[name].append(_p50(fn, args.requests))
+                    ratios[name].append(ms[name][-1] / units[-1])
 
-    print(f"# detection speed, {platform.machine()}, {platform.python_version()}, {date.today()}")
-    print("\n| path | p50 ms | / one forward |\n|---|---:|---:|")
-    for name, ms in rows:
-        print(f"| {name} | {ms:.1f} | {ms / unit:.2f}x |")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(
+        f"\n{args.rounds} rounds of {args.requests} calls each; p50 per round, median and range over rounds"
+    )
+    print("\n| path | p50 ms | / one forward, median (range) |\n|---|---:|---:|")
+    print(f"| one raw SSCD forward, 224 px, batch 1 (the unit) | {statistics.median(units):.1f} | 1.00x |")
+    for name, _ in paths:
+        print(f"| {name} | {statistics.median(ms[name]):.1f} | {_spread(ratios[name])} |")
 
     if args.ingest is not None:
-        _ingest_race(args.ingest, args.limit, args.immaculate)
+        _ingest_race(args.ingest, args.limit, args.immaculate, args.races)
     return 0
 
 
-def _ingest_race(folder: Path, limit: int, immaculate: str | None) -> None:
+def _ingest_race(folder: Path, limit: int, immaculate: str | None, races: int) -> None:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[:limit]
     with tempfile.TemporaryDirectory() as tmp:
         images = Path(tmp) / "images"
@@ -154,21 +158,37 @@ def _ingest_race(folder: Path, limit: int, immaculate: str | None) -> None:
         for i, f in enumerate(files):
             shutil.copy(f, images / f"{i:05d}.jpg")
         exe = Path(sys.executable).with_name("lookalike")
-        start = time.perf_counter()
-        subprocess.run(
-            [str(exe), "ingest", "--index", str(Path(tmp) / "ix"), "--quiet", str(images)], check=True
-        )
-        ours = time.perf_counter() - start
-        print(f"\ningest of {len(files)} JPEGs from {folder}: lookalike {ours:.1f} s", end="")
-        if immaculate:
-            start = time.perf_counter()
-            subprocess.run(
-                [immaculate, "--method", "sscd", "--json", str(images)], check=True, capture_output=True
-            )
-            theirs = time.perf_counter() - start
-            print(f", immaculate --method sscd {theirs:.1f} s: lookalike is {theirs / ours:.2f}x as fast")
-        else:
-            print()
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
+        for race in range(races):
+            index = Path(tmp) / f"ix{race}"
+            ours.append(_run([str(exe), "ingest", "--index", str(index), "--quiet", str(images)]))
+            if immaculate:
+                theirs.append(_run([immaculate, "--method", "sscd", "--json", str(images)]))
+            shutil.rmtree(index)
+    print(
+        f"\ningest of {len(files)} JPEGs from {folder}, {races} races, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"lookalike ingest: {_times(ours)}")
+    if theirs:
+        print(f"immaculate --method sscd: {_times(theirs)}")
+        pairs = list(zip(ours, theirs, strict=True))
+        print(f"lookalike is {_spread([b[0] / a[0] for a, b in pairs])} as fast")
+        print(f"CPU time, immaculate / lookalike: {_spread([b[1] / a[1] for a, b in pairs])}")
+
+
+def _times(runs: list[tuple[float, float]]) -> str:
+    return ", ".join(f"{wall:.1f} s ({cpu:.1f} s CPU)" for wall, cpu in runs)
+
+
+def _run(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of ``command`` (CPU time depends little on the VM's load)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 if __name__ == "__main__":

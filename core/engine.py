@@ -5,18 +5,22 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Collection, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .embed.base import Embedder
 from .embed.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DRAFT_SIDE, DecodedImage, decode_image
 from .embed.descriptor import Descriptor
-from .embed.encode import Encoder, Query
+from .embed.encode import Encoder, Prepared, Query, shrunk
 from .embed.local import REFERENCE
 from .errors import LookalikeError
 from .index.catalog import NewItem, Record
@@ -32,6 +36,9 @@ from .score.scorer import PairScore, Scorer
 __all__ = ["Engine", "GateMatch", "GateVerdict", "Hit", "IngestItem", "IngestOutcome"]
 
 ImageSource = bytes | str | Path
+T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,9 @@ class Engine:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         flood: FloodGuard | None = None,
+        workers: int | None = None,
     ) -> None:
+        """``workers``: threads that describe images for ingest (default: the cores)."""
         self.embedder = embedder
         self.encoder = Encoder(embedder)
         self.scorer = scorer
@@ -133,6 +142,11 @@ class Engine:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.flood = flood
+        # Long-lived pools: their threads keep their OpenCV detectors and catalog connections.
+        #: Threads that prepare one side of a pair while the caller prepares the other.
+        self._helpers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pair")
+        self.workers = workers or os.cpu_count() or 1
+        self._describers = ThreadPoolExecutor(self.workers, thread_name_prefix="ingest")
 
     def decode(self, source: ImageSource, reference: bool = False) -> DecodedImage:
         """``reference``: the image is only described as a stored reference (model, stored
@@ -142,15 +156,26 @@ class Engine:
 
     def compare(self, source: ImageSource, target: ImageSource) -> PairScore:
         """The evidence that ``target`` copies ``source``: ``source`` is described as a
-        reference is stored, ``target`` as a query (its views and mirror are tried)."""
-        original = self.decode(source, reference=True).image
-        reference, query = self.encoder.pair(original, self.decode(target).image)
+        reference is stored, ``target`` as a query (its views and mirror are tried).
+
+        The two images are decoded and prepared at once, the source on a helper thread."""
+        pending = self._helpers.submit(self._prepare, source, True)
+        try:
+            target_side = self._prepare(target, False)
+        except LookalikeError:
+            pending.result()  # the source's error first, as when the two were decoded in turn
+            raise
+        source_side = pending.result()
+        reference, query = self.encoder.pair(source_side, target_side)
         if self.scorer.wants_views(query.vectors[:1] @ reference.vector, pair=True):
             query.add_views()
         score = self.scorer.score(query, reference)
         if not self.scorer.could_verify(score):
             return score
-        return self.scorer.score(query, replace(reference, local=self.encoder.keypoints(original)))
+        return self.scorer.score(query, replace(reference, local=self.encoder.keypoints(source_side.work)))
+
+    def _prepare(self, source: ImageSource, reference: bool) -> Prepared:
+        return self.encoder.prepare(self.decode(source, reference).image)
 
     def match(self, source: ImageSource, target: ImageSource, explain: bool = False) -> MatchResult:
         """Is ``target`` a copy of ``source``? ``explain`` adds the evidence to the answer."""
@@ -168,41 +193,65 @@ class Engine:
         return self.index
 
     def ingest(self, items: Sequence[IngestItem]) -> list[IngestOutcome]:
-        """Decode, describe and add one batch; a bad item is reported and skipped.
+        """Decode, describe and add one batch, in one transaction; a bad item is reported and
+        skipped. An image whose bytes are already in the catalog reuses the stored descriptor."""
+        return list(self.ingest_stream(items, batch_size=max(1, len(items))))
 
-        An image whose bytes are already in the catalog reuses the stored descriptor.
-        """
+    def ingest_stream(self, items: Iterable[IngestItem], batch_size: int = 256) -> Iterator[IngestOutcome]:
+        """:meth:`ingest` over a stream of items, one transaction per ``batch_size`` of them,
+        yielding each outcome, in order, once its batch is committed.
+
+        The engine's ``workers`` threads each decode and describe a model batch of images at a
+        time, while earlier batches are committed: Pillow, OpenCV, ONNX Runtime and SQLite
+        release the GIL, so decoding, keypoints, hashes, the model and the writes overlap. At
+        most two model batches per worker are in flight."""
         index = self._require_index()
-        outcomes: dict[int, IngestOutcome] = {}
-        decoded: list[tuple[int, IngestItem, DecodedImage]] = []
-        for pos, item in enumerate(items):
+        # A model batch is no larger than a transaction, so a small batch commits as soon as it is ready.
+        chunks = _chunks(iter(items), min(self.embedder.batch_size, batch_size))
+        pending: list[tuple[IngestItem, _Described | LookalikeError]] = []
+        for described in _bounded_map(self._describers, self._describe, chunks, 2 * self.workers):
+            pending += described
+            while len(pending) >= batch_size:
+                yield from self._commit(index, pending[:batch_size])
+                del pending[:batch_size]
+        if pending:
+            yield from self._commit(index, pending)
+
+    def _describe(self, chunk: list[IngestItem]) -> list[tuple[IngestItem, _Described | LookalikeError]]:
+        """Decode ``chunk`` and describe it as stored references: one model batch for the
+        images whose bytes are new to the catalog, the stored descriptor for the others."""
+        index = self._require_index()
+        decoded: list[tuple[IngestItem, DecodedImage | LookalikeError]] = []
+        for item in chunk:
             try:
-                decoded.append((pos, item, self.decode(item.source, reference=True)))
+                decoded.append((item, self.decode(item.source, reference=True)))
             except LookalikeError as exc:
-                outcomes[pos] = IngestOutcome(item.external_id, ok=False, error=exc)
-        known = {pos: index.find_sha256(img.sha256) for pos, _, img in decoded}
-        fresh = [(pos, img) for pos, _, img in decoded if known[pos] is None]
-        encoded = self.encoder.encode([img.image for _, img in fresh])
-        descriptors = dict(zip([p for p, _ in fresh], encoded, strict=True))
-        new_items = []
-        for pos, item, img in decoded:
-            dup = known[pos]
-            new_items.append(
-                NewItem(
-                    external_id=item.external_id,
-                    descriptor=dup.descriptor if dup else descriptors[pos],
-                    sha256=img.sha256,
-                    width=img.width,
-                    height=img.height,
-                    source=item.origin or (None if isinstance(item.source, bytes) else str(item.source)),
-                    metadata=item.metadata,
-                )
-            )
-        thumbnails = [make_thumbnail(img.image) for _, _, img in decoded]
-        added = index.add(new_items, thumbnails=thumbnails)
-        for (pos, item, _), result in zip(decoded, added, strict=True):
-            outcomes[pos] = IngestOutcome(item.external_id, ok=True, result=result)
-        return [outcomes[pos] for pos in range(len(items))]
+                decoded.append((item, exc))
+        images = [d for _, d in decoded if isinstance(d, DecodedImage)]
+        # The stored keypoints, the model and the thumbnail need no more pixels than this.
+        work = [shrunk(d.image, REFERENCE.side) for d in images]
+        known = [index.find_sha256(d.sha256) for d in images]
+        encoded = iter(self.encoder.encode([w for w, k in zip(work, known, strict=True) if k is None]))
+        ready = iter(
+            [
+                _Described(d, k.descriptor if k else next(encoded), make_thumbnail(w))
+                for d, w, k in zip(images, work, known, strict=True)
+            ]
+        )
+        return [(item, d if isinstance(d, LookalikeError) else next(ready)) for item, d in decoded]
+
+    def _commit(
+        self, index: ReferenceIndex, batch: Sequence[tuple[IngestItem, _Described | LookalikeError]]
+    ) -> list[IngestOutcome]:
+        ready = [(item, d) for item, d in batch if isinstance(d, _Described)]
+        added = index.add([d.new_item(item) for item, d in ready], thumbnails=[d.thumbnail for _, d in ready])
+        results = iter(added)
+        return [
+            IngestOutcome(item.external_id, ok=True, result=next(results))
+            if isinstance(d, _Described)
+            else IngestOutcome(item.external_id, ok=False, error=d)
+            for item, d in batch
+        ]
 
     def search(self, query: ImageSource | Descriptor | Query, k: int = 10) -> list[Hit]:
         """Top-``k`` reference images for ``query``, best first by pairwise similarity.
@@ -292,3 +341,41 @@ class Engine:
             rule=rule,
             processing_time_ms=round((time.perf_counter() - start) * 1000),
         )
+
+
+@dataclass(frozen=True)
+class _Described:
+    """An image ready to be stored: what decoding learnt, its descriptor and its thumbnail."""
+
+    decoded: DecodedImage
+    descriptor: Descriptor
+    thumbnail: bytes
+
+    def new_item(self, item: IngestItem) -> NewItem:
+        source = item.source
+        return NewItem(
+            external_id=item.external_id,
+            descriptor=self.descriptor,
+            sha256=self.decoded.sha256,
+            width=self.decoded.width,
+            height=self.decoded.height,
+            source=item.origin or (None if isinstance(source, bytes) else str(source)),
+            metadata=item.metadata,
+        )
+
+
+def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def _bounded_map(pool: Executor, fn: Callable[[A], R], args: Iterable[A], depth: int) -> Iterator[R]:
+    """``fn`` over ``args`` on ``pool``, results in order, at most ``depth`` calls in flight (a
+    stream of a million images is never read ahead whole)."""
+    futures: deque[Future[R]] = deque()
+    for arg in args:
+        futures.append(pool.submit(fn, arg))
+        if len(futures) >= depth:
+            yield futures.popleft().result()
+    while futures:
+        yield futures.popleft().result()

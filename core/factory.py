@@ -42,6 +42,7 @@ def open_engine(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     flood: FloodGuard | None = None,
     threads: int | None = None,
+    workers: int | None = None,
     checkpoint: str | Path | None = None,
     pretrained: str | None = None,
     allow_download: bool = False,
@@ -54,8 +55,8 @@ def open_engine(
     ``store``, ``index_factory``: see :func:`~lookalike.index.opener.open_index` and
     :func:`~lookalike.index.opener.create_index` (a server ``store`` joins the shared
     catalog there, which brings its own embedder like an existing folder does). The rest
-    are the decoder's caps, the gate's flood guard (a serving process keeps one), and the
-    embedder's options
+    are the decoder's caps, the gate's flood guard (a serving process keeps one), the threads
+    that describe images for ingest (``workers``), and the embedder's options
     (:func:`lookalike.embed.factory.get_embedder`).
     """
     known = read_manifest(index, store) if index is not None else None
@@ -77,4 +78,5 @@ def open_engine(
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         flood=flood,
+        workers=workers,
     )

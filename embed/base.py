@@ -55,6 +55,12 @@ class Embedder(ABC):
             out.append(l2_normalise(self._checked_forward(batch)))
         return np.concatenate(out)
 
+    def pixels(self, image: Image.Image) -> Image.Image:
+        """``image`` as the model sees it (resized to its input). :meth:`embed` does this
+        itself and leaves an image that already is so as it is, so callers may do it on other
+        threads."""
+        return image
+
     def _checked_forward(self, batch: list[Image.Image]) -> np.ndarray:
         vecs = np.asarray(self._forward(batch), dtype=np.float32)
         if vecs.shape != (len(batch), self.info.dim) or not np.isfinite(vecs).all():

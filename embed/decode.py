@@ -174,7 +174,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         canvas = Image.new("RGB", im.size, _WHITE)
         canvas.paste(im, mask=im.getchannel("A"))
         return canvas
-    return im.convert("RGB") if im.mode != "RGB" else im.copy()
+    # ``im`` is exif_transpose's new image, never the decoder's: no copy is needed.
+    return im.convert("RGB") if im.mode != "RGB" else im
 
 
 # A truncated file must be an error, never a silently grey-padded image.

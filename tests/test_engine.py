@@ -3,6 +3,7 @@ on the right side of the thresholds; unrelated photos do not."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +20,10 @@ from conftest import (
     png_bytes,
 )
 from lookalike.embed.base import Embedder
+from lookalike.embed.encode import shrunk
+from lookalike.embed.local import REFERENCE
 from lookalike.engine import Engine, IngestItem
+from lookalike.errors import EmptyImageError, NotAnImageError
 from lookalike.index.store import Index
 from lookalike.score.decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD
 from PIL import Image
@@ -103,6 +107,54 @@ def test_ingest_reports_bad_items_and_keeps_the_rest(engine: Engine, photo_dir: 
     assert len(index) == 2
     assert index.get("again").source == "https://cdn.example/rocket.jpg"
     index.close()
+
+
+def test_ingest_stream_commits_each_batch_before_reporting_it(
+    engine: Engine, photo_dir: Path, tmp_path: Path
+) -> None:
+    """The pipeline: outcomes in input order with a bad item in its place, one transaction per
+    batch (so a kill loses at most the batch in flight), and each image described as a
+    single-threaded description of it would be."""
+    index = Index.create(tmp_path / "ix", engine.embedder.info)
+    eng = Engine(engine.embedder, engine.scorer, index, workers=2)
+    files = sorted(photo_dir.iterdir())
+    items = [IngestItem(f.stem, f) for f in files]
+    items.insert(3, IngestItem("garbage", b"not an image"))
+    batch = 3
+    seen = []
+    for pos, outcome in enumerate(eng.ingest_stream(iter(items), batch_size=batch)):
+        seen.append(outcome.external_id)
+        end = min(len(items), (pos // batch + 1) * batch)
+        assert len(index) == sum(item.external_id != "garbage" for item in items[:end])
+    assert seen == [item.external_id for item in items]
+    for f in files:
+        alone = eng.encoder.encode([shrunk(eng.decode(f, reference=True).image, REFERENCE.side)])[0]
+        assert float(alone.vector @ index.get(f.stem).descriptor.vector) > 0.9999
+        assert (alone.phash == index.get(f.stem).descriptor.phash).all()
+    index.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_ingests_reuse_the_engines_threads(engine: Engine, photo_dir: Path, tmp_path: Path) -> None:
+    """Each thread that describes images reads the catalog through a connection of its own,
+    kept as long as the catalog is open: one ingest after another must not open more files."""
+    index = Index.create(tmp_path / "ix", engine.embedder.info)
+    eng = Engine(engine.embedder, engine.scorer, index, workers=2)
+    assert eng.ingest([IngestItem(f.stem, f) for f in sorted(photo_dir.iterdir())])[0].ok
+    threads, files = threading.active_count(), len(list(Path("/proc/self/fd").iterdir()))
+    for i in range(3):
+        assert eng.ingest([IngestItem(f"rocket-{i}", photo_dir / "rocket.jpg")])[0].ok
+    assert threading.active_count() <= threads
+    assert len(list(Path("/proc/self/fd").iterdir())) <= files
+    index.close()
+
+
+def test_match_reports_the_source_error_first(engine: Engine) -> None:
+    """The two images are decoded at once; a bad pair still names the source's fault."""
+    with pytest.raises(EmptyImageError):
+        engine.match(b"", b"not an image")
+    with pytest.raises(NotAnImageError):
+        engine.match(b"not an image", b"")
 
 
 @pytest.mark.parametrize("kind", ["t-shirt", "arrow"])
