@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..embed.descriptor import Descriptor
+from ..errors import EmbedderMismatchError, IndexStoreError
 from .base import BuildReport, Tuning, VectorStore
 from .catalog import NewItem, Record
 from .feedback import FeedbackRecord, Verdict
@@ -34,6 +35,22 @@ class ReferenceIndex(ABC):
     writable: bool
 
     # -- writing -----------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise IndexStoreError(f"{self.path} was opened read-only")
+
+    def _check_batch(self, items: Sequence[NewItem], thumbnails: Sequence[bytes | None] | None) -> None:
+        """What every catalog refuses before it writes anything of a batch."""
+        self._check_writable()
+        if thumbnails is not None and len(thumbnails) != len(items):
+            raise ValueError(f"{len(thumbnails)} thumbnails for {len(items)} items")
+        for item in items:
+            if item.descriptor.vector.shape != (self.manifest.dim,):
+                raise EmbedderMismatchError(
+                    f"{item.external_id}: vector of shape {item.descriptor.vector.shape}, "
+                    f"index dim {self.manifest.dim}"
+                )
 
     @abstractmethod
     def add(

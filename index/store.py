@@ -160,24 +160,12 @@ class Index(ReferenceIndex):
 
     # -- writing -----------------------------------------------------------------------
 
-    def _check_writable(self) -> None:
-        if not self.writable:
-            raise IndexStoreError(f"{self.path} was opened read-only")
-
     def add(
         self, items: Sequence[NewItem], thumbnails: Sequence[bytes | None] | None = None
     ) -> list[AddResult]:
         """Add one batch atomically. An existing external id is replaced. ``thumbnails``, one
         per item (or None), are stored in the same transaction."""
-        self._check_writable()
-        if thumbnails is not None and len(thumbnails) != len(items):
-            raise ValueError(f"{len(thumbnails)} thumbnails for {len(items)} items")
-        for item in items:
-            if item.descriptor.vector.shape != (self.manifest.dim,):
-                raise EmbedderMismatchError(
-                    f"{item.external_id}: vector of shape {item.descriptor.vector.shape}, "
-                    f"index dim {self.manifest.dim}"
-                )
+        self._check_batch(items, thumbnails)
         with self._writer, ExitStack() as searches_wait:
             results, removed = [], []
             with self.catalog.transaction():
