@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from .base import Embedder
 from .descriptor import Descriptor, LocalFeatures
+from .foreground import object_mask
 from .hashes import phash_pair
 from .local import QUERY, REFERENCE, extract_local
 from .views import FULL, Box, query_views
@@ -67,13 +68,16 @@ class Query:
         self.offsets: dict[int, np.ndarray] = {}
         self.has_views = image is None or embedder is None
         self._keypoints: tuple[LocalFeatures, LocalFeatures | None] | None = None
+        self._object: tuple[np.ndarray | None] | None = None
         self._jpeg: bytes | None = None
 
     def compact(self) -> None:
         """Keep the pixels as a JPEG until views or keypoints need them (decoded then, for
         that call only): a batch of 10,000 queries held at once, as clustering holds them,
         takes ~0.1 MB each instead of ~1 MB at 640 px."""
-        if self.image is not None and not (self.has_views and self._keypoints is not None):
+        if self.image is not None and not (
+            self.has_views and self._keypoints is not None and self._object is not None
+        ):
             buf = io.BytesIO()
             self.image.convert("RGB").save(buf, "JPEG", quality=self.COMPACT_QUALITY)
             self._jpeg = buf.getvalue()
@@ -92,13 +96,24 @@ class Query:
         self.has_views = True
         image = self._pixels()
         assert image is not None and self._embedder is not None
-        views = query_views(image)
+        views = query_views(image, self._object_in(image))
         if not views:
             return False
         self.names += [v.name for v in views]
         self.boxes += [v.box for v in views]
         self.vectors = np.concatenate([self.vectors, self._embedder.embed([v.image for v in views])])
         return True
+
+    def object_mask(self) -> np.ndarray | None:
+        """The query's object told from its surround (:func:`.foreground.object_mask`), found
+        once; None when it has none or the query has no pixels."""
+        return self._object_in(self._pixels() if self._object is None else None)
+
+    def _object_in(self, image: Image.Image | None) -> np.ndarray | None:
+        """The object mask, found in ``image`` (the query's pixels) unless already known."""
+        if self._object is None:
+            self._object = (None if image is None else object_mask(image),)
+        return self._object[0]
 
     def keypoints(self) -> tuple[LocalFeatures, LocalFeatures | None]:
         """The query's keypoints and its mirror's (ORB is not mirror-invariant), found once."""

@@ -22,8 +22,9 @@ Choices measured on the fit split's background swaps (data/README.md): a ratio o
 two photos of one boot came closer still and raised the anchor more than the swaps gained).
 
 Most images have some salient region, so most queries get this view (58 % of the fit split);
-an image with no separable surround (a flat canvas, a star field) gets none (:func:`cut_out`
-returns None).
+an image with no separable surround (a flat canvas, a star field) gets none
+(:func:`object_mask` returns None). The same mask tells the keypoint verifier which inliers
+sit on the query's object (:func:`lookalike.score.verify.on_object`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["cut_out", "foreground_mask"]
+__all__ = ["cut_out", "foreground_mask", "object_mask"]
 
 SIDE = 128
 LEVELS = 16
@@ -119,13 +120,16 @@ def foreground_mask(image: Image.Image) -> np.ndarray:
     return np.asarray(keep[labels])
 
 
-def cut_out(image: Image.Image) -> tuple[Image.Image, Box] | None:
-    """``image``'s foreground on white, cropped to it with a small margin, and where it sits
-    (a normalised box); None when the image has no separable surround."""
+def object_mask(image: Image.Image) -> np.ndarray | None:
+    """:func:`foreground_mask` when it is an object (:data:`MIN_SHARE` to :data:`MAX_SHARE` of
+    the image); None when ``image`` has no separable surround."""
     mask = foreground_mask(image)
-    share = float(mask.mean())
-    if not MIN_SHARE <= share <= MAX_SHARE:
-        return None
+    return mask if MIN_SHARE <= float(mask.mean()) <= MAX_SHARE else None
+
+
+def cut_out(image: Image.Image, mask: np.ndarray) -> tuple[Image.Image, Box]:
+    """``image``'s object (``mask``: its :func:`object_mask`) on white, cropped to it with a
+    small margin, and where it sits (a normalised box)."""
     alpha = Image.fromarray(mask.astype(np.uint8) * 255).resize(image.size, Image.Resampling.BILINEAR)
     out = Image.new("RGB", image.size, (255, 255, 255))
     out.paste(image.convert("RGB"), (0, 0), alpha)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 from .foreground import cut_out
@@ -42,8 +43,9 @@ class View:
     image: Image.Image
 
 
-def query_views(image: Image.Image) -> list[View]:
-    """The views a query is described in beyond the full image."""
+def query_views(image: Image.Image, mask: np.ndarray | None = None) -> list[View]:
+    """The views a query is described in beyond the full image; the cut-out view only with
+    ``mask``, the image's object (:func:`.foreground.object_mask`)."""
     w, h = image.size
     views = []
     for keep in CENTRE_CROPS:
@@ -51,7 +53,7 @@ def query_views(image: Image.Image) -> list[View]:
         right, bottom = left + round(keep * w), top + round(keep * h)
         box = (round(left / w, 4), round(top / h, 4), round(right / w, 4), round(bottom / h, 4))
         views.append(View(f"centre-{keep}", box, image.crop((left, top, right, bottom))))
-    found = cut_out(image)
-    if found is not None:
-        views.append(View("foreground", found[1], found[0]))
+    if mask is not None:
+        pixels, box = cut_out(image, mask)
+        views.append(View("foreground", box, pixels))
     return views

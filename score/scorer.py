@@ -32,7 +32,7 @@ from ..embed.views import FULL, Box
 from .background import Background
 from .calibration import Calibration
 from .decision import IDENTICAL_THRESHOLD, MATCH_THRESHOLD, Explanation, MatchResult, confidence
-from .verify import NONE, Verification, verify
+from .verify import NONE, Verification, on_object, verify
 
 __all__ = ["LOCAL_CEILING", "SCORE_CEILING", "PairScore", "Scorer"]
 
@@ -182,15 +182,26 @@ class Scorer:
 
     def _verify(self, query: Query, reference: Descriptor) -> Verification:
         local, mirror = query.keypoints()
-        found = verify(local, reference.local)
+        found = self._on_object(query, verify(local, reference.local), mirrored=False)
         if mirror is not None and not (
             self.trusted(found) and found.inliers >= self.calibration.inliers_strong
         ):
-            mirrored = verify(mirror, reference.local)
+            mirrored = self._on_object(query, verify(mirror, reference.local), mirrored=True)
             if self.trusted(mirrored) and mirrored.inliers > found.inliers and mirrored.query_box:
                 x0, y0, x1, y1 = mirrored.query_box  # found on the mirror: flip back
                 return replace(mirrored, query_box=(round(1 - x1, 4), y0, round(1 - x0, 4), y1))
         return found
+
+    def _on_object(self, query: Query, found: Verification, mirrored: bool) -> Verification:
+        """Trusted evidence less the inliers off the query's object, when it has one: a shared
+        surround (one grass photo, one textured banner) is no copy. The mask is found only for
+        evidence that would otherwise count."""
+        if not self.trusted(found):
+            return found
+        mask = query.object_mask()
+        if mask is None:
+            return found
+        return on_object(found, np.fliplr(mask) if mirrored else mask)
 
     def decide(
         self,
