@@ -23,8 +23,9 @@ two photos of one boot came closer still and raised the anchor more than the swa
 
 Most images have some salient region, so most queries get this view (58 % of the fit split);
 an image with no separable surround (a flat canvas, a star field) gets none
-(:func:`object_mask` returns None). The same mask tells the keypoint verifier which inliers
-sit on the query's object (:func:`lookalike.score.verify.on_object`).
+(:func:`object_mask` returns None). Where the surround encloses the object (:func:`enclosed`),
+the same mask tells the keypoint verifier which inliers sit on the query's object
+(:func:`lookalike.score.verify.on_object`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["cut_out", "foreground_mask", "object_mask"]
+__all__ = ["cut_out", "enclosed", "foreground_mask", "object_mask"]
 
 SIDE = 128
 LEVELS = 16
@@ -125,6 +126,13 @@ def object_mask(image: Image.Image) -> np.ndarray | None:
     the image); None when ``image`` has no separable surround."""
     mask = foreground_mask(image)
     return mask if MIN_SHARE <= float(mask.mean()) <= MAX_SHARE else None
+
+
+def enclosed(mask: np.ndarray) -> bool:
+    """Whether the surround encloses the object (no part of ``mask`` on the image's edge): a
+    product set on a backdrop. In a whole scene or a crop the "object" the boundary prior finds
+    may be any patch (a white jacket, a patch of sky) and it runs off the edge."""
+    return not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 def cut_out(image: Image.Image, mask: np.ndarray) -> tuple[Image.Image, Box]:

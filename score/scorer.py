@@ -10,7 +10,8 @@ mapped onto that scale, the strongest winning:
   alone never reaches 0.97 (a crop or a paste is a copy, not the same image);
 - the whole image's raw cosine, for near-identical copies: ``cos_identical`` maps to 0.97;
 - geometric verification (:mod:`.verify`): enough inliers, spread over both images under a
-  sane scale, make a near-duplicate, up to 0.95 (keypoints say "copied", not "how much").
+  sane scale and, where the query is an object on a surround, on that object, make a
+  near-duplicate, up to 0.95 (keypoints say "copied", not "how much").
 
 The perceptual hash is no channel: three photos of one hiking boot from different angles sat
 2-8 bits apart (data/README.md). Keypoints count only above ``cos_floor``, and they are found
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..embed.descriptor import Descriptor
 from ..embed.encode import Query
+from ..embed.foreground import enclosed
 from ..embed.hashes import hamming
 from ..embed.views import FULL, Box
 from .background import Background
@@ -193,13 +195,13 @@ class Scorer:
         return found
 
     def _on_object(self, query: Query, found: Verification, mirrored: bool) -> Verification:
-        """Trusted evidence less the inliers off the query's object, when it has one: a shared
-        surround (one grass photo, one textured banner) is no copy. The mask is found only for
-        evidence that would otherwise count."""
+        """Trusted evidence less the inliers off the query's object, when the query is an
+        object set on a surround: a shared surround (one grass photo, one textured banner) is
+        no copy. The mask is found only for evidence that would otherwise count."""
         if not self.trusted(found):
             return found
         mask = query.object_mask()
-        if mask is None:
+        if mask is None or not enclosed(mask):
             return found
         return on_object(found, np.fliplr(mask) if mirrored else mask)
 
