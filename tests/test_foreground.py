@@ -89,7 +89,10 @@ def test_a_swapped_background_is_matched_through_the_cut_out(sscd: Embedder, nam
     """Described in its cut-out, the query is closer to its original on white than in its
     full view or its centre, and clearly above its full view."""
     scorer = scorer_for("sscd")
-    reference, query = Encoder(sscd).pair(_on_white(name), _swapped(name, kind)[0])
+    encoder = Encoder(sscd)
+    reference, query = encoder.pair(
+        encoder.prepare(_on_white(name)), encoder.prepare(_swapped(name, kind)[0])
+    )
     assert query.add_views()
     scores = dict(zip(query.names, query.vectors @ reference.vector - scorer.offsets(query), strict=True))
     assert max(scores, key=lambda v: scores[v]) == "foreground"
