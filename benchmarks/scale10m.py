@@ -1,0 +1,312 @@
+"""Ten million references on one machine: an inverted file with 4-bit PQ fast-scan codes,
+built by streaming the vectors in chunks, searched from another process.
+
+Run: ``python -m lookalike.benchmarks.scale10m run --n 10000000 --real PHOTOS DEV
+--cache /work/scale-data/real.npz --out /work/scale-data/10m``
+(``build`` and ``search`` run the two halves; ``run`` starts each in its own process, so
+that each one's peak memory is its own).
+
+The base is the real photos' SSCD descriptors at evenly spread ids, the rest synthetic
+(:class:`~lookalike.benchmarks.realistic.Fitted` to the real descriptors' spectrum, or
+``--synthetic mixture`` for the full-rank nested clusters of the older scale benchmark).
+Queries are held out: fresh synthetic rows, and an edited copy (mirror, crop, JPEG) of every
+real photo. One streaming pass adds every chunk to the index, writes it to the descriptor
+store (float16, on disk: what the catalog keeps and re-scores shortlists with), and feeds
+the exact top-10 of a sample of queries (``faiss.contrib``'s chunked brute force); memory
+stays at the index plus one chunk and the training sample.
+
+The search process loads the index, then for each rung of the tuning ladder measures
+recall@10 against exact search (raw, and after re-scoring the top 50 exactly from the
+descriptor store, as ``Engine.search`` does), the copy-detection operating point (the
+original of each edited copy among the 10 found), and single-query latency on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ..index.build import train_store
+from ..index.tune import exact_neighbours, recall_at_k, search_ladder
+from ..index.vectors import FaissVectorStore
+from .realistic import Fitted, RealSet, real_descriptors
+from .scale import DIM, Base, Mixture, Rows
+
+__all__ = ["BuildFigures", "Rung", "build", "main", "search"]
+
+K = 10
+SHORTLIST = 50  # what Engine.search re-scores exactly
+LATENCY_QUERIES = 300
+#: A rung slower than this ends the ladder (the goal is 10 ms).
+SLOWEST_MS = 60.0
+FACTORY = "IVF16384_HNSW32,PQ64x4fs"
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+@dataclass(frozen=True)
+class BuildFigures:
+    n: int
+    factory: str
+    synthetic: str
+    real_photos: int
+    train_size: int
+    train_s: float
+    add_s: float
+    #: Generating the synthetic rows and the exact neighbours: benchmark work, not build work.
+    pass_s: float
+    index_bytes: int
+    bytes_per_vector: float
+    store_bytes: int
+    peak_rss: int
+
+
+@dataclass(frozen=True)
+class Rung:
+    params: str
+    recall_at_10: float
+    #: Share of the true top 10 inside the top 50: recall@10 once they are re-scored exactly.
+    recall_10_in_50: float
+    real_recall_at_10: float
+    real_recall_10_in_50: float
+    #: Edited copies whose original photo is among the 10 found (copy detection's recall).
+    original_at_10: float
+    p50_ms: float
+    p99_ms: float
+    rescored_p50_ms: float
+    rescored_p99_ms: float
+
+
+class Layout:
+    """The files of one run under ``out``."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.index = out / "index.faiss"
+        self.store = out / "descriptors.f16"
+        self.truth = out / "truth.npz"
+        self.build = out / "build.json"
+        self.search = out / "search.json"
+
+
+#: The synthetic sets: nested clusters shaped by the real spectrum, the same with full-rank
+#: noise (the worst case), and the fitted Gaussian alone (no neighbourhoods at all).
+SYNTHETIC = ("shaped", "mixture", "gaussian")
+
+
+def _source(kind: str, n: int, real: RealSet, seed: int) -> Rows:
+    if kind == "mixture":
+        return Mixture(n, seed)
+    fitted = Fitted(np.concatenate([real.base, real.copies]), seed)
+    return fitted if kind == "gaussian" else Mixture(n, seed, fitted)
+
+
+def _queries(base: Base, real: RealSet, count: int) -> np.ndarray:
+    """The queries whose exact neighbours are computed: ``count`` synthetic rows, then up to
+    ``count`` edited copies (spread over the edits)."""
+    step = max(1, len(real.copies) // count)
+    return np.concatenate([base.queries(count), real.copies[::step][:count]])
+
+
+def build(args: argparse.Namespace) -> BuildFigures:
+    layout = Layout(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    real = real_descriptors(args.real, args.cache) if args.real else RealSet.empty(DIM)
+    base = Base(args.n, _source(args.synthetic, args.n, real, args.seed), real.base)
+    store = FaissVectorStore(DIM, args.factory)
+    # Synthetic rows are drawn independently and real ones are spread evenly, so the first
+    # rows are a uniform sample: training needs no extra pass.
+    sample = np.concatenate([rows for _, rows in base.batches(args.train)])
+    start = time.perf_counter()
+    train_store(store, sample)
+    train_s = time.perf_counter() - start
+    del sample
+    descriptors = np.lib.format.open_memmap(layout.store, "w+", np.float16, (args.n, DIM))
+    add_s = 0.0
+
+    def added() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        nonlocal add_s
+        for ids, rows in base.batches():
+            t = time.perf_counter()
+            store.add(ids, rows)
+            add_s += time.perf_counter() - t
+            descriptors[ids[0] : ids[-1] + 1] = rows
+            yield ids, rows
+
+    start = time.perf_counter()
+    queries = _queries(base, real, args.truth_queries)
+    _, truth = exact_neighbours(queries, added(), K)
+    pass_s = time.perf_counter() - start - add_s
+    descriptors.flush()
+    store.write(layout.index)
+    np.savez(layout.truth, truth=truth, synthetic=args.truth_queries)
+    size = layout.index.stat().st_size
+    figures = BuildFigures(
+        args.n,
+        args.factory,
+        args.synthetic,
+        len(real.base),
+        min(args.train, args.n),
+        train_s,
+        add_s,
+        pass_s,
+        size,
+        size / args.n,
+        layout.store.stat().st_size,
+        peak_rss_bytes(),
+    )
+    layout.build.write_text(json.dumps(asdict(figures), indent=1))
+    return figures
+
+
+class Rescorer:
+    """Re-scores a shortlist exactly against the descriptor store (memory-mapped from disk)."""
+
+    def __init__(self, store: FaissVectorStore, path: Path) -> None:
+        self.store = store
+        self.descriptors = np.load(path, mmap_mode="r")
+
+    def search(self, queries: np.ndarray, k: int) -> np.ndarray:
+        _, ids = self.store.search(queries, SHORTLIST)
+        out = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, (q, found) in enumerate(zip(queries, ids, strict=True)):
+            found = found[found >= 0]
+            order = np.sort(found)  # sorted reads: fewer seeks on a cold store
+            scores = self.descriptors[order].astype(np.float32) @ q
+            out[row, : min(k, len(order))] = order[np.argsort(-scores)[:k]]
+        return out
+
+
+def _timed(call: object, queries: np.ndarray) -> tuple[float, float]:
+    """p50 and p99 ms of single queries on one thread."""
+    assert callable(call)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    seconds = []
+    for q in queries[:LATENCY_QUERIES]:
+        t = time.perf_counter()
+        call(q[None, :], K)
+        seconds.append(time.perf_counter() - t)
+    faiss.omp_set_num_threads(threads)
+    ms = np.asarray(seconds) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def search(args: argparse.Namespace) -> list[Rung]:
+    layout = Layout(args.out)
+    figures = json.loads(layout.build.read_text())
+    real = real_descriptors(args.real, args.cache) if args.real else RealSet.empty(DIM)
+    n = figures["n"]
+    base = Base(n, _source(figures["synthetic"], n, real, args.seed), real.base)
+    saved = np.load(layout.truth)
+    synthetic = int(saved["synthetic"])
+    queries = _queries(base, real, synthetic)
+    truth = saved["truth"]
+    store = FaissVectorStore.read(layout.index, figures["factory"])
+    rescorer = Rescorer(store, layout.store)
+    originals = base.real_ids[real.owner]
+    rungs: list[Rung] = []
+    for params in search_ladder(store):
+        store.set_search_params(params)
+        found = store.search(queries, SHORTLIST)[1]
+        synth, rl = slice(0, synthetic), slice(synthetic, None)
+        copies_found = store.search(real.copies, K)[1]
+        hit = float(np.mean([o in row for o, row in zip(originals, copies_found, strict=True)]))
+        p50, p99 = _timed(store.search, real.copies)
+        r50, r99 = _timed(rescorer.search, real.copies)
+        rung = Rung(
+            params,
+            recall_at_k(found[synth, :K], truth[synth], K),
+            recall_at_k(found[synth], truth[synth], K),
+            recall_at_k(found[rl, :K], truth[rl], K) if len(real.copies) else float("nan"),
+            recall_at_k(found[rl], truth[rl], K) if len(real.copies) else float("nan"),
+            hit if len(real.copies) else float("nan"),
+            p50,
+            p99,
+            r50,
+            r99,
+        )
+        rungs.append(rung)
+        print(json.dumps(asdict(rung)), flush=True)
+        if rung.recall_10_in_50 >= args.stop_at or rung.rescored_p50_ms > SLOWEST_MS:
+            break
+    report = {"peak_rss": peak_rss_bytes(), "rungs": [asdict(r) for r in rungs]}
+    layout.search.write_text(json.dumps(report, indent=1))
+    return rungs
+
+
+def table(figures: dict[str, float], rungs: Sequence[dict[str, float]]) -> str:
+    lines = [
+        "| params | R@10 | 10@50 | real R@10 | real 10@50 | orig@10 "
+        "| p50 ms | p99 ms | re-scored p50 ms | re-scored p99 ms |",
+        "|" + "---|" * 10,
+    ]
+    for r in rungs:
+        lines.append(
+            f"| `{r['params']}` | {r['recall_at_10']:.3f} | {r['recall_10_in_50']:.3f} "
+            f"| {r['real_recall_at_10']:.3f} | {r['real_recall_10_in_50']:.3f} | {r['original_at_10']:.3f} "
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+            f"| {r['rescored_p50_ms']:.2f} | {r['rescored_p99_ms']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("step", choices=("build", "search", "run"))
+    parser.add_argument("--out", type=Path, required=True, help="folder for the index and the figures")
+    parser.add_argument("--n", type=int, default=10_000_000)
+    parser.add_argument("--factory", default=FACTORY)
+    parser.add_argument("--train", type=int, default=262_144, help="training rows (the first ones)")
+    parser.add_argument("--synthetic", choices=SYNTHETIC, default=SYNTHETIC[0])
+    parser.add_argument("--real", type=Path, nargs="*", default=[], help="folders of real photos (SSCD)")
+    parser.add_argument("--cache", type=Path, required=True, help="where the real descriptors are cached")
+    parser.add_argument(
+        "--truth-queries", type=int, default=300, help="synthetic and real queries with exact truth"
+    )
+    parser.add_argument(
+        "--stop-at", type=float, default=0.99, help="end the ladder at this 10@50 (synthetic)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(raw)
+    if args.step == "build":
+        print(json.dumps(asdict(build(args))), flush=True)
+    elif args.step == "search":
+        search(args)
+    else:
+        for step in ("build", "search"):
+            command = [sys.executable, "-m", "lookalike.benchmarks.scale10m", step, *raw[1:]]
+            subprocess.run(command, check=True)
+        layout = Layout(args.out)
+        figures = json.loads(layout.build.read_text())
+        report = json.loads(layout.search.read_text())
+        print(json.dumps(figures))
+        print(f"search peak RSS {report['peak_rss'] / 2**20:.0f} MiB")
+        print(table(figures, report["rungs"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
