@@ -146,4 +146,5 @@ class Fitted:
     def noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """Zero-mean draws shaped like the real descriptors' spread around their mean, with the
         total variance of a standard normal vector: anisotropic noise for :class:`Mixture`."""
-        return rng.standard_normal((count, len(self._mean)), dtype=np.float32) @ self._shape
+        shaped: np.ndarray = rng.standard_normal((count, len(self._mean)), dtype=np.float32) @ self._shape
+        return shaped

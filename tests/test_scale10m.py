@@ -61,15 +61,16 @@ def test_the_fitted_set_has_the_real_spectrum_not_full_rank_noise(real_cache: Pa
 
 
 def test_two_level_training_gives_a_big_inverted_file_its_centroids() -> None:
-    x = Mixture(20_000, 1).rows(20_000, 0)
-    store = FaissVectorStore(DIM, "IVF256,Flat")
-    train_store(store, x[:10_000], two_level_from=256)
+    mixture = Mixture(8000, 1)
+    x = mixture.rows(8000, 0)
+    store = FaissVectorStore(DIM, "IVF128,Flat")
+    train_store(store, x[:6000], two_level_from=128)
     ivf = faiss.extract_index_ivf(store.faiss_index)
-    assert ivf.is_trained and ivf.quantizer.ntotal == 256
-    ids = np.arange(20_000)
+    assert ivf.is_trained and ivf.quantizer.ntotal == 128
+    ids = np.arange(len(x))
     store.add(ids, x)
-    store.set_search_params("nprobe=64")
-    queries = Mixture(20_000, 1).rows(200, 10**9)
+    store.set_search_params("nprobe=32")
+    queries = mixture.rows(200, 10**9)
     _, truth = exact_neighbours(queries, [(ids, x)], 10)
     assert recall_at_k(store.search(queries, 10)[1], truth, 10) > 0.9
 
@@ -106,5 +107,5 @@ def test_the_benchmark_climbs_a_compressed_inverted_file(
     assert 40 < figures["bytes_per_vector"] < 64 + DIM * 4 * 16 / 3000
     assert [r["params"] for r in rungs][:2] == ["nprobe=1", "nprobe=2"]
     assert rungs[-1]["recall_10_in_50"] >= rungs[0]["recall_10_in_50"]
-    assert all(r["recall_10_in_50"] >= r["recall_at_10"] for r in rungs)
+    assert all(r["recall_10_in_200"] >= r["recall_10_in_50"] >= r["recall_at_10"] for r in rungs)
     assert rungs[-1]["original_at_10"] == 1.0
