@@ -98,7 +98,9 @@ class Mixture:
         for count, spread in zip((max(1, n // 100), max(1, n // 10)), self.SPREADS, strict=False):
             parents = centres[rng.integers(0, len(centres), count)]
             centres = l2_normalise(parents + spread / np.sqrt(DIM) * self._noise(rng, count))
-        self.leaves = centres
+        # Half precision: the million leaves of a 10M set take 1 GB instead of 2 in each of
+        # the processes that generate it in parallel.
+        self.leaves = centres.astype(np.float16)
         self.seed = seed
 
     def _noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -109,7 +111,7 @@ class Mixture:
     def rows(self, count: int, start: int) -> np.ndarray:
         """Rows ``start .. start+count``; they depend on (seed, start) only, so chunks compose."""
         rng = np.random.default_rng([self.seed, start])
-        leaves = self.leaves[rng.integers(0, len(self.leaves), count)]
+        leaves = self.leaves[rng.integers(0, len(self.leaves), count)].astype(np.float32)
         return l2_normalise(leaves + self._noise(rng, count) * np.float32(self.SPREADS[2] / np.sqrt(DIM)))
 
 
@@ -129,10 +131,11 @@ class Base:
         # Real rows take evenly spread ids so that every IVF sample and chunk sees some.
         self.real_ids = np.linspace(0, n - 1, len(self.real)).astype(np.int64)
 
-    def batches(self, stop: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, vectors) chunks of the first ``stop`` rows (all of them by default)."""
+    def batches(self, stop: int | None = None, first: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) chunks of rows ``first`` (a multiple of :data:`CHUNK`) to ``stop``
+        (the end by default)."""
         end = self.n if stop is None else min(stop, self.n)
-        for start in range(0, end, CHUNK):
+        for start in range(first, end, CHUNK):
             count = min(CHUNK, end - start)
             rows = self.mixture.rows(count, start)
             ids = np.arange(start, start + count, dtype=np.int64)

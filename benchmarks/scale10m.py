@@ -39,7 +39,7 @@ from ..index.build import train_store
 from ..index.tune import exact_neighbours, recall_at_k, search_ladder
 from ..index.vectors import FaissVectorStore
 from .realistic import Fitted, RealSet, real_descriptors
-from .scale import DIM, Base, Mixture, Rows
+from .scale import CHUNK, DIM, Base, Mixture, Rows
 
 __all__ = ["BuildFigures", "Rung", "build", "main", "search"]
 
@@ -69,12 +69,14 @@ class BuildFigures:
     train_size: int
     train_s: float
     add_s: float
-    #: Generating the synthetic rows and the exact neighbours: benchmark work, not build work.
-    pass_s: float
     index_bytes: int
     bytes_per_vector: float
     store_bytes: int
+    #: The larger of the training and the adding process's peaks.
     peak_rss: int
+    #: A process writing part of the descriptor store and its exact neighbours (benchmark
+    #: work, not build work).
+    writer_peak_rss: int
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,11 @@ class Layout:
         self.truth = out / "truth.npz"
         self.build = out / "build.json"
         self.search = out / "search.json"
+        self.trained = out / "trained.faiss"
+        self.trained_json = out / "trained.json"
+
+    def truth_part(self, part: int) -> Path:
+        return self.out / f"truth-{part}.npz"
 
 
 #: The synthetic sets: nested clusters shaped by the real spectrum, the same with full-rank
@@ -125,38 +132,68 @@ def _queries(base: Base, real: RealSet, count: int) -> np.ndarray:
     return np.concatenate([base.queries(count), real.copies[::step][:count]])
 
 
-def build(args: argparse.Namespace) -> BuildFigures:
-    layout = Layout(args.out)
-    args.out.mkdir(parents=True, exist_ok=True)
+def _setup(args: argparse.Namespace) -> tuple[RealSet, Base]:
     real = real_descriptors(args.real, args.cache) if args.real else RealSet.empty(DIM)
-    base = Base(args.n, _source(args.synthetic, args.n, real, args.seed), real.base)
-    store = FaissVectorStore(DIM, args.factory)
-    # Synthetic rows are drawn independently and real ones are spread evenly, so the first
-    # rows are a uniform sample: training needs no extra pass.
+    return real, Base(args.n, _source(args.synthetic, args.n, real, args.seed), real.base)
+
+
+def _part_range(n: int, part: int, parts: int) -> tuple[int, int]:
+    """Rows of part ``part`` of ``parts``: whole chunks, since rows depend on their chunk."""
+    chunks = -(-n // CHUNK)
+    lo, hi = part * chunks // parts, (part + 1) * chunks // parts
+    return lo * CHUNK, min(n, hi * CHUNK)
+
+
+def write_part(args: argparse.Namespace) -> None:
+    """Rows of one part into the descriptor store (float16: what the vectors are from then
+    on), and the exact top 10 of the queries among them."""
+    layout = Layout(args.out)
+    real, base = _setup(args)
+    lo, hi = _part_range(args.n, args.part, args.parts)
+    descriptors = np.load(layout.store, mmap_mode="r+")
+
+    def written() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for ids, rows in base.batches(hi, lo):
+            descriptors[ids[0] : ids[-1] + 1] = rows
+            yield ids, descriptors[ids[0] : ids[-1] + 1].astype(np.float32)
+
+    scores, ids = exact_neighbours(_queries(base, real, args.truth_queries), written(), K)
+    descriptors.flush()
+    np.savez(layout.truth_part(args.part), scores=scores, ids=ids, peak_rss=peak_rss_bytes())
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train the empty index on the first rows. Synthetic rows are drawn independently and
+    real ones are spread evenly, so the first rows are a uniform sample."""
+    _, base = _setup(args)
     sample = np.concatenate([rows for _, rows in base.batches(args.train)])
+    store = FaissVectorStore(DIM, args.factory)
     start = time.perf_counter()
     train_store(store, sample)
-    train_s = time.perf_counter() - start
-    del sample
-    descriptors = np.lib.format.open_memmap(layout.store, "w+", np.float16, (args.n, DIM))
+    seconds = time.perf_counter() - start
+    store.write(Layout(args.out).trained)
+    Layout(args.out).trained_json.write_text(json.dumps({"train_s": seconds, "peak_rss": peak_rss_bytes()}))
+
+
+def build(args: argparse.Namespace) -> BuildFigures:
+    """Add every row of the descriptor store to the trained index, a chunk at a time."""
+    layout = Layout(args.out)
+    real, _ = _setup(args)
+    trained = json.loads(layout.trained_json.read_text())
+    store = FaissVectorStore.read(layout.trained, args.factory)
+    descriptors = np.load(layout.store, mmap_mode="r")
     add_s = 0.0
-
-    def added() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        nonlocal add_s
-        for ids, rows in base.batches():
-            t = time.perf_counter()
-            store.add(ids, rows)
-            add_s += time.perf_counter() - t
-            descriptors[ids[0] : ids[-1] + 1] = rows
-            yield ids, rows
-
-    start = time.perf_counter()
-    queries = _queries(base, real, args.truth_queries)
-    _, truth = exact_neighbours(queries, added(), K)
-    pass_s = time.perf_counter() - start - add_s
-    descriptors.flush()
+    for lo in range(0, args.n, CHUNK):
+        rows = descriptors[lo : lo + CHUNK].astype(np.float32)
+        t = time.perf_counter()
+        store.add(np.arange(lo, lo + len(rows), dtype=np.int64), rows)
+        add_s += time.perf_counter() - t
     store.write(layout.index)
-    np.savez(layout.truth, truth=truth, synthetic=args.truth_queries)
+    parts = [np.load(layout.truth_part(p)) for p in range(args.parts)]
+    scores = np.concatenate([p["scores"] for p in parts], axis=1)
+    ids = np.concatenate([p["ids"] for p in parts], axis=1)
+    best = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+    np.savez(layout.truth, truth=np.take_along_axis(ids, best, axis=1), synthetic=args.truth_queries)
     size = layout.index.stat().st_size
     figures = BuildFigures(
         args.n,
@@ -164,13 +201,13 @@ def build(args: argparse.Namespace) -> BuildFigures:
         args.synthetic,
         len(real.base),
         min(args.train, args.n),
-        train_s,
+        trained["train_s"],
         add_s,
-        pass_s,
         size,
         size / args.n,
         layout.store.stat().st_size,
-        peak_rss_bytes(),
+        max(peak_rss_bytes(), trained["peak_rss"]),
+        max(int(p["peak_rss"]) for p in parts),
     )
     layout.build.write_text(json.dumps(asdict(figures), indent=1))
     return figures
@@ -274,7 +311,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("step", choices=("build", "search", "run"))
+    parser.add_argument("step", choices=("write", "train", "build", "search", "run"))
     parser.add_argument("--out", type=Path, required=True, help="folder for the index and the figures")
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--factory", default=FACTORY)
@@ -289,26 +326,43 @@ def _parser() -> argparse.ArgumentParser:
         "--stop-at", type=float, default=0.99, help="end the ladder at this 10@50 (synthetic)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", type=int, default=4, help="processes writing the descriptor store")
+    parser.add_argument("--part", type=int, default=0, help="(write) which part")
     return parser
+
+
+def _step(step: str, raw: Sequence[str], *more: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "lookalike.benchmarks.scale10m", step, *raw, *more])
+
+
+def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
+    """The store's parts and the training in parallel processes, then the adding process,
+    then the search process."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    layout = Layout(args.out)
+    np.lib.format.open_memmap(layout.store, "w+", np.float16, (args.n, DIM)).flush()
+    first = [_step("write", raw, "--part", str(p)) for p in range(args.parts)] + [_step("train", raw)]
+    for step in first:
+        if step.wait():
+            raise SystemExit(f"{step.args} failed")
+    for name in ("build", "search"):
+        if _step(name, raw).wait():
+            raise SystemExit(f"{name} failed")
+    figures = json.loads(layout.build.read_text())
+    report = json.loads(layout.search.read_text())
+    print(json.dumps(figures))
+    print(f"search peak RSS {report['peak_rss'] / 2**20:.0f} MiB")
+    print(table(figures, report["rungs"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(raw)
-    if args.step == "build":
-        print(json.dumps(asdict(build(args))), flush=True)
-    elif args.step == "search":
-        search(args)
+    steps = {"write": write_part, "train": train, "build": build, "search": search}
+    if args.step == "run":
+        run(args, raw[1:])
     else:
-        for step in ("build", "search"):
-            command = [sys.executable, "-m", "lookalike.benchmarks.scale10m", step, *raw[1:]]
-            subprocess.run(command, check=True)
-        layout = Layout(args.out)
-        figures = json.loads(layout.build.read_text())
-        report = json.loads(layout.search.read_text())
-        print(json.dumps(figures))
-        print(f"search peak RSS {report['peak_rss'] / 2**20:.0f} MiB")
-        print(table(figures, report["rungs"]))
+        steps[args.step](args)
     return 0
 
 
