@@ -2,23 +2,24 @@
 built by streaming the vectors in chunks, searched from another process.
 
 Run: ``python -m lookalike.benchmarks.scale10m run --n 10000000 --real PHOTOS DEV
---cache /work/scale-data/real.npz --out /work/scale-data/10m``
-(``build`` and ``search`` run the two halves; ``run`` starts each in its own process, so
-that each one's peak memory is its own).
+--cache /work/scale-data/real.npz --out /work/scale-data/10m``.
 
-The base is the real photos' SSCD descriptors at evenly spread ids, the rest synthetic
-(:class:`~lookalike.benchmarks.realistic.Fitted` to the real descriptors' spectrum, or
-``--synthetic mixture`` for the full-rank nested clusters of the older scale benchmark).
-Queries are held out: fresh synthetic rows, and an edited copy (mirror, crop, JPEG) of every
-real photo. One streaming pass adds every chunk to the index, writes it to the descriptor
-store (float16, on disk: what the catalog keeps and re-scores shortlists with), and feeds
-the exact top-10 of a sample of queries (``faiss.contrib``'s chunked brute force); memory
-stays at the index plus one chunk and the training sample.
+The base is the real photos' SSCD descriptors at evenly spread ids, the rest synthetic:
+nested clusters whose noise has the real descriptors' spectrum (``--synthetic shaped``,
+:class:`~lookalike.benchmarks.realistic.Fitted`), the same with full-rank noise (``mixture``,
+the worst case) or the fitted Gaussian alone (``gaussian``). Queries are held out: fresh
+synthetic rows, and an edited copy (mirror, crop, JPEG) of every real photo.
 
-The search process loads the index, then for each rung of the tuning ladder measures
-recall@10 against exact search (raw, and after re-scoring the top 50 exactly from the
-descriptor store, as ``Engine.search`` does), the copy-detection operating point (the
-original of each edited copy among the 10 found), and single-query latency on one thread.
+``run`` does the steps in their own processes, so that each peak of memory is its own:
+``--parts`` processes ``write`` the descriptor store (float16 on disk, what the catalog keeps
+and re-scores shortlists from) and the exact top 10 of a sample of queries among their rows
+(``faiss.contrib``'s chunked brute force), while ``train`` trains the empty index on the first
+rows; then ``build`` adds the store to it a chunk at a time (memory: the index plus one
+chunk), and ``search`` loads the index and, for each rung of the tuning ladder, measures
+recall@10 against exact search, the share of the true top 10 in the 50 (and 200) that
+``Engine.search`` would re-score exactly, the copy-detection operating point (the original of
+each edited copy among the 10 found), and single-query latency on one thread, with and
+without re-scoring 50 candidates from the store.
 """
 
 from __future__ import annotations
