@@ -90,18 +90,28 @@ class Mixture:
 
     SPREADS = (3.0, 2.0, 1.0)
 
-    def __init__(self, n: int, seed: int, shape: Fitted | None = None) -> None:
-        rng = np.random.default_rng(seed)
+    def __init__(self, n: int, seed: int, shape: Fitted | None = None, cache: Path | None = None) -> None:
         self.shape = shape
+        self.seed = seed
+        if cache is not None and cache.exists():
+            # Processes generating one set in parallel share the leaves through the page cache.
+            self.leaves: np.ndarray = np.load(cache, mmap_mode="r")
+            return
+        rng = np.random.default_rng(seed)
         themes = max(1, n // 1000)
         centres = shape.rows(themes, 2**62) if shape else l2_normalise(self._noise(rng, themes))
         for count, spread in zip((max(1, n // 100), max(1, n // 10)), self.SPREADS, strict=False):
-            parents = centres[rng.integers(0, len(centres), count)]
-            centres = l2_normalise(parents + spread / np.sqrt(DIM) * self._noise(rng, count))
-        # Half precision: the million leaves of a 10M set take 1 GB instead of 2 in each of
-        # the processes that generate it in parallel.
+            parents = rng.integers(0, len(centres), count)
+            # Half precision, a block at a time: the million leaves of a 10M set take 1 GB.
+            level = np.empty((count, DIM), dtype=np.float16)
+            for lo in range(0, count, CHUNK):
+                block = parents[lo : lo + CHUNK]
+                noise = spread / np.sqrt(DIM) * self._noise(rng, len(block))
+                level[lo : lo + CHUNK] = l2_normalise(centres[block].astype(np.float32) + noise)
+            centres = level
         self.leaves = centres.astype(np.float16)
-        self.seed = seed
+        if cache is not None:
+            np.save(cache, self.leaves)
 
     def _noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
         if self.shape is not None:

@@ -109,6 +109,7 @@ class Layout:
         self.search = out / "search.json"
         self.trained = out / "trained.faiss"
         self.trained_json = out / "trained.json"
+        self.leaves = out / "leaves.npy"
 
     def truth_part(self, part: int) -> Path:
         return self.out / f"truth-{part}.npz"
@@ -119,11 +120,11 @@ class Layout:
 SYNTHETIC = ("shaped", "mixture", "gaussian")
 
 
-def _source(kind: str, n: int, real: RealSet, seed: int) -> Rows:
+def _source(kind: str, n: int, real: RealSet, seed: int, leaves: Path) -> Rows:
     if kind == "mixture":
-        return Mixture(n, seed)
+        return Mixture(n, seed, cache=leaves)
     fitted = Fitted(np.concatenate([real.base, real.copies]), seed)
-    return fitted if kind == "gaussian" else Mixture(n, seed, fitted)
+    return fitted if kind == "gaussian" else Mixture(n, seed, fitted, leaves)
 
 
 def _queries(base: Base, real: RealSet, count: int) -> np.ndarray:
@@ -135,7 +136,8 @@ def _queries(base: Base, real: RealSet, count: int) -> np.ndarray:
 
 def _setup(args: argparse.Namespace) -> tuple[RealSet, Base]:
     real = real_descriptors(args.real, args.cache) if args.real else RealSet.empty(DIM)
-    return real, Base(args.n, _source(args.synthetic, args.n, real, args.seed), real.base)
+    leaves = Layout(args.out).leaves
+    return real, Base(args.n, _source(args.synthetic, args.n, real, args.seed, leaves), real.base)
 
 
 def _part_range(n: int, part: int, parts: int) -> tuple[int, int]:
@@ -252,7 +254,7 @@ def search(args: argparse.Namespace) -> list[Rung]:
     figures = json.loads(layout.build.read_text())
     real = real_descriptors(args.real, args.cache) if args.real else RealSet.empty(DIM)
     n = figures["n"]
-    base = Base(n, _source(figures["synthetic"], n, real, args.seed), real.base)
+    base = Base(n, _source(figures["synthetic"], n, real, args.seed, layout.leaves), real.base)
     saved = np.load(layout.truth)
     synthetic = int(saved["synthetic"])
     queries = _queries(base, real, synthetic)
@@ -342,6 +344,7 @@ def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     layout = Layout(args.out)
     np.lib.format.open_memmap(layout.store, "w+", np.float16, (args.n, DIM)).flush()
+    _setup(args)  # the synthetic set's leaves, made once for every process
     first = [_step("write", raw, "--part", str(p)) for p in range(args.parts)] + [_step("train", raw)]
     for step in first:
         if step.wait():
