@@ -53,12 +53,22 @@ SLOWEST_MS = 60.0
 FACTORY = "IVF16384_HNSW32,PQ64x4fs"
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory so far (VmHWM)."""
+def _status_bytes(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status")
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (VmHWM; mapped file pages count)."""
+    return _status_bytes("VmHWM")
+
+
+def anon_rss_bytes() -> int:
+    """This process's own memory now (RssAnon: without mapped file pages, which the kernel
+    can drop)."""
+    return _status_bytes("RssAnon")
 
 
 @dataclass(frozen=True)
@@ -184,13 +194,17 @@ def build(args: argparse.Namespace) -> BuildFigures:
     real, _ = _setup(args)
     trained = json.loads(layout.trained_json.read_text())
     store = FaissVectorStore.read(layout.trained, args.factory)
-    descriptors = np.load(layout.store, mmap_mode="r")
+    offset = np.load(layout.store, mmap_mode="r").offset
     add_s = 0.0
-    for lo in range(0, args.n, CHUNK):
-        rows = descriptors[lo : lo + CHUNK].astype(np.float32)
-        t = time.perf_counter()
-        store.add(np.arange(lo, lo + len(rows), dtype=np.int64), rows)
-        add_s += time.perf_counter() - t
+    # Read, not mapped: mapped pages would count in this process's peak memory (VmHWM).
+    with layout.store.open("rb") as fh:
+        fh.seek(offset)
+        for lo in range(0, args.n, CHUNK):
+            count = min(CHUNK, args.n - lo)
+            rows = np.fromfile(fh, np.float16, count * DIM).reshape(count, DIM).astype(np.float32)
+            t = time.perf_counter()
+            store.add(np.arange(lo, lo + count, dtype=np.int64), rows)
+            add_s += time.perf_counter() - t
     store.write(layout.index)
     parts = [np.load(layout.truth_part(p)) for p in range(args.parts)]
     scores = np.concatenate([p["scores"] for p in parts], axis=1)
@@ -288,7 +302,7 @@ def search(args: argparse.Namespace) -> list[Rung]:
         print(json.dumps(asdict(rung)), flush=True)
         if rung.recall_10_in_50 >= args.stop_at or rung.rescored_p50_ms > SLOWEST_MS:
             break
-    report = {"peak_rss": peak_rss_bytes(), "rungs": [asdict(r) for r in rungs]}
+    report = {"peak_rss": peak_rss_bytes(), "anon_rss": anon_rss_bytes(), "rungs": [asdict(r) for r in rungs]}
     layout.search.write_text(json.dumps(report, indent=1))
     return rungs
 
@@ -355,7 +369,7 @@ def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
     figures = json.loads(layout.build.read_text())
     report = json.loads(layout.search.read_text())
     print(json.dumps(figures))
-    print(f"search peak RSS {report['peak_rss'] / 2**20:.0f} MiB")
+    print(f"search peak RSS {report['peak_rss'] / 2**20:.0f} MiB, own {report['anon_rss'] / 2**20:.0f} MiB")
     print(table(figures, report["rungs"]))
 
 
