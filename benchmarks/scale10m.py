@@ -79,7 +79,10 @@ class BuildFigures:
     real_photos: int
     train_size: int
     train_s: float
+    #: Seconds spent adding, summed over the parts, and the wall time of adding them in
+    #: parallel then merging.
     add_s: float
+    add_wall_s: float
     index_bytes: int
     bytes_per_vector: float
     store_bytes: int
@@ -123,6 +126,9 @@ class Layout:
 
     def truth_part(self, part: int) -> Path:
         return self.out / f"truth-{part}.npz"
+
+    def shard(self, part: int) -> Path:
+        return self.out / f"shard-{part}.faiss"
 
 
 #: The synthetic sets: nested clusters shaped by the real spectrum, the same with full-rank
@@ -188,25 +194,43 @@ def train(args: argparse.Namespace) -> None:
     Layout(args.out).trained_json.write_text(json.dumps({"train_s": seconds, "peak_rss": peak_rss_bytes()}))
 
 
-def build(args: argparse.Namespace) -> BuildFigures:
-    """Add every row of the descriptor store to the trained index, a chunk at a time."""
+def add_part(args: argparse.Namespace) -> None:
+    """Add one part of the descriptor store to a copy of the trained index, a chunk at a
+    time, and write it as a shard (the parts add in parallel processes, then merge)."""
     layout = Layout(args.out)
-    real, _ = _setup(args)
-    trained = json.loads(layout.trained_json.read_text())
     store = FaissVectorStore.read(layout.trained, args.factory)
+    lo, hi = _part_range(args.n, args.part, args.parts)
     offset = np.load(layout.store, mmap_mode="r").offset
     add_s = 0.0
     # Read, not mapped: mapped pages would count in this process's peak memory (VmHWM).
     with layout.store.open("rb") as fh:
-        fh.seek(offset)
-        for lo in range(0, args.n, CHUNK):
-            count = min(CHUNK, args.n - lo)
+        fh.seek(offset + lo * DIM * 2)
+        for start in range(lo, hi, CHUNK):
+            count = min(CHUNK, hi - start)
             rows = np.fromfile(fh, np.float16, count * DIM).reshape(count, DIM).astype(np.float32)
             t = time.perf_counter()
-            store.add(np.arange(lo, lo + count, dtype=np.int64), rows)
+            store.add(np.arange(start, start + count, dtype=np.int64), rows)
             add_s += time.perf_counter() - t
+    store.write(layout.shard(args.part))
+    layout.shard(args.part).with_suffix(".json").write_text(
+        json.dumps({"add_s": add_s, "peak_rss": peak_rss_bytes()})
+    )
+
+
+def build(args: argparse.Namespace) -> BuildFigures:
+    """Merge the shards into one index, and the parts' exact neighbours into one top 10."""
+    layout = Layout(args.out)
+    real, _ = _setup(args)
+    trained = json.loads(layout.trained_json.read_text())
+    shards = sorted(args.out.glob("shard-*.faiss"))
+    added = [json.loads(p.with_suffix(".json").read_text()) for p in shards]
+    start = time.perf_counter()
+    store = FaissVectorStore.read(shards[0], args.factory)
+    for shard in shards[1:]:
+        store.faiss_index.merge_from(faiss.read_index(str(shard)), 0)
+    merge_s = time.perf_counter() - start
     store.write(layout.index)
-    parts = [np.load(layout.truth_part(p)) for p in range(args.parts)]
+    parts = [np.load(p) for p in sorted(args.out.glob("truth-*.npz"))]
     scores = np.concatenate([p["scores"] for p in parts], axis=1)
     ids = np.concatenate([p["ids"] for p in parts], axis=1)
     best = np.argsort(-scores, axis=1, kind="stable")[:, :K]
@@ -219,11 +243,12 @@ def build(args: argparse.Namespace) -> BuildFigures:
         len(real.base),
         min(args.train, args.n),
         trained["train_s"],
-        add_s,
+        sum(a["add_s"] for a in added),
+        max(a["add_s"] for a in added) + merge_s,
         size,
         size / args.n,
         layout.store.stat().st_size,
-        max(peak_rss_bytes(), trained["peak_rss"]),
+        max([peak_rss_bytes(), trained["peak_rss"], *(a["peak_rss"] for a in added)]),
         max(int(p["peak_rss"]) for p in parts),
     )
     layout.build.write_text(json.dumps(asdict(figures), indent=1))
@@ -328,7 +353,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("step", choices=("write", "train", "build", "search", "run"))
+    parser.add_argument("step", choices=("write", "train", "add", "build", "search", "run"))
     parser.add_argument("--out", type=Path, required=True, help="folder for the index and the figures")
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--factory", default=FACTORY)
@@ -343,7 +368,7 @@ def _parser() -> argparse.ArgumentParser:
         "--stop-at", type=float, default=0.99, help="end the ladder at this 10@50 (synthetic)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parts", type=int, default=4, help="processes writing the descriptor store")
+    parser.add_argument("--parts", type=int, default=4, help="processes writing the store, then adding it")
     parser.add_argument("--part", type=int, default=0, help="(write) which part")
     return parser
 
@@ -363,6 +388,9 @@ def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
     for step in first:
         if step.wait():
             raise SystemExit(f"{step.args} failed")
+    for step in [_step("add", raw, "--part", str(p)) for p in range(args.parts)]:
+        if step.wait():
+            raise SystemExit(f"{step.args} failed")
     for name in ("build", "search"):
         if _step(name, raw).wait():
             raise SystemExit(f"{name} failed")
@@ -376,7 +404,7 @@ def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(raw)
-    steps = {"write": write_part, "train": train, "build": build, "search": search}
+    steps = {"write": write_part, "train": train, "add": add_part, "build": build, "search": search}
     if args.step == "run":
         run(args, raw[1:])
     else:
