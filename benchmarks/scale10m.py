@@ -384,8 +384,8 @@ def _step(step: str, raw: Sequence[str], *more: str) -> subprocess.Popen[bytes]:
 
 
 def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
-    """The store's parts and the training in parallel processes, then the adding process,
-    then the search process."""
+    """The store's parts and the training in parallel processes, then the adding ones, then
+    the merge, then the search."""
     args.out.mkdir(parents=True, exist_ok=True)
     layout = Layout(args.out)
     np.lib.format.open_memmap(layout.store, "w+", np.float16, (args.n, DIM)).flush()
@@ -393,10 +393,10 @@ def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
     first = [_step("write", raw, "--part", str(p)) for p in range(args.parts)] + [_step("train", raw)]
     for step in first:
         if step.wait():
-            raise SystemExit(f"{step.args} failed")
+            raise SystemExit(f"{step.args!r} failed")
     for step in [_step("add", raw, "--part", str(p)) for p in range(args.parts)]:
         if step.wait():
-            raise SystemExit(f"{step.args} failed")
+            raise SystemExit(f"{step.args!r} failed")
     for name in ("build", "search"):
         if _step(name, raw).wait():
             raise SystemExit(f"{name} failed")
