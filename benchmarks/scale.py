@@ -5,9 +5,11 @@ Run: ``python -m lookalike.benchmarks.scale --sizes 100000 1000000 --real /tmp/d
 --out benchmarks/RESULTS-scale.md``.
 
 The base is synthetic clustered unit vectors (512-d, generated in chunks from a seed), with
-the SSCD descriptors of real photos mixed in when ``--real`` names a folder. Queries are
+the SSCD descriptors of real photos mixed in when ``--real`` names folders. Queries are
 held out (not in the index): fresh points of the same clusters, and SSCD descriptors of
-edited copies (mirror, crop, JPEG) of the real photos, whose recall is reported apart. Each
+three edited copies of each real photo (mirror, crop, JPEG: :mod:`.realistic`), whose
+recall is reported apart. ``--build-params`` sets FAISS parameters before the vectors are
+added (``efConstruction=200`` for a graph, ``k_factor_rf=8`` for a refine step). Each
 approximate index's search parameter is the cheapest rung of the tuning ladder that reaches
 the recall target on the synthetic queries; every figure is measured in the same process
 against the exact index built from the same vectors.

@@ -38,10 +38,14 @@ import faiss
 import numpy as np
 
 from ..index.build import train_store
+from ..index.choose import index_kind
 from ..index.tune import exact_neighbours, recall_at_k, search_ladder
 from ..index.vectors import FaissVectorStore
 from .realistic import Fitted, RealSet, real_descriptors
 from .scale import CHUNK, DIM, Base, Mixture, Rows
+
+# faiss's bundled stubs lack the inverted lists' fast-scan attributes used here.
+_faiss: Any = faiss
 
 __all__ = ["BuildFigures", "Rung", "build", "main", "search"]
 
@@ -228,9 +232,9 @@ def merge_lists(index: Any, shards: Sequence[Any]) -> None:
     has no per-vector code size, which the generic merge copies by, and appending to a
     non-empty list went wrong the same way), so each list is built whole: every shard's
     blocks unpacked, concatenated, packed again, and added to the empty list in one call."""
-    ivf = faiss.extract_index_ivf(index)
-    into = faiss.downcast_InvertedLists(ivf.invlists)
-    lists = [faiss.downcast_InvertedLists(faiss.extract_index_ivf(s).invlists) for s in shards]
+    ivf = _faiss.extract_index_ivf(index)
+    into = _faiss.downcast_InvertedLists(ivf.invlists)
+    lists = [_faiss.downcast_InvertedLists(_faiss.extract_index_ivf(s).invlists) for s in shards]
     packer, per, size = into.packer, into.n_per_block, ivf.code_size
     for list_no in range(into.nlist):
         ids, codes = [], []
@@ -272,7 +276,12 @@ def build(args: argparse.Namespace) -> BuildFigures:
     added = [json.loads(p.with_suffix(".json").read_text()) for p in shards]
     start = time.perf_counter()
     store = FaissVectorStore.read(layout.trained, args.factory)
-    merge_lists(store.faiss_index, [faiss.read_index(str(shard)) for shard in shards])
+    filled = [faiss.read_index(str(shard)) for shard in shards]
+    if index_kind(args.factory) == "ivf":
+        merge_lists(store.faiss_index, filled)
+    else:
+        for part in filled:
+            store.faiss_index.merge_from(part, 0)
     merge_s = time.perf_counter() - start
     store.write(layout.index)
     parts = [np.load(p) for p in sorted(args.out.glob("truth-*.npz"))]
@@ -426,13 +435,18 @@ def _step(step: str, raw: Sequence[str], *more: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "lookalike.benchmarks.scale10m", step, *raw, *more])
 
 
+def prepare(args: argparse.Namespace) -> None:
+    """The empty descriptor store, and the synthetic set's leaves made once for every process."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.lib.format.open_memmap(Layout(args.out).store, "w+", np.float16, (args.n, DIM)).flush()
+    _setup(args)
+
+
 def run(args: argparse.Namespace, raw: Sequence[str]) -> None:
     """The store's parts and the training in parallel processes, then the adding ones, then
     the merge, then the search."""
-    args.out.mkdir(parents=True, exist_ok=True)
     layout = Layout(args.out)
-    np.lib.format.open_memmap(layout.store, "w+", np.float16, (args.n, DIM)).flush()
-    _setup(args)  # the synthetic set's leaves, made once for every process
+    prepare(args)
     first = [_step("write", raw, "--part", str(p)) for p in range(args.parts)] + [_step("train", raw)]
     for step in first:
         if step.wait():

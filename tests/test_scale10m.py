@@ -11,7 +11,7 @@ from typing import Any
 import faiss
 import numpy as np
 import pytest
-from lookalike.benchmarks import scale10m
+from lookalike.benchmarks import scale, scale10m
 from lookalike.benchmarks.realistic import EDITS, Fitted, real_descriptors
 from lookalike.benchmarks.scale import DIM, Mixture
 from lookalike.index.build import train_store
@@ -76,14 +76,24 @@ def test_two_level_training_gives_a_big_inverted_file_its_centroids() -> None:
 
 
 def _run(
-    tmp_path: Path, cache: Path, photo_dir: Path, factory: str
+    tmp_path: Path, cache: Path, photo_dir: Path, factory: str, in_process: pytest.MonkeyPatch | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     out = tmp_path / factory.replace(",", "-")
     common = ["--out", str(out), "--real", str(photo_dir), "--cache", str(cache)]
     sizes = ["--n", "3000", "--factory", factory, "--train", "2000", "--truth-queries", "20", "--parts", "2"]
-    # Two processes write the store (and the exact neighbours of their halves), one trains,
-    # then one adds and one searches: the order and the hand-offs of the 10M run.
-    assert scale10m.main(["run", *sizes, *common]) == 0
+    if in_process is None:
+        # The subprocesses of a real run: writers, trainer, adders, merger, searcher.
+        assert scale10m.main(["run", *sizes, *common]) == 0
+    else:
+        # The same steps in this process, with chunks small enough that both parts get rows.
+        in_process.setattr(scale, "CHUNK", 500)
+        in_process.setattr(scale10m, "CHUNK", 500)
+        scale10m.prepare(scale10m._parser().parse_args(["run", *sizes, *common]))
+        steps = [["write", "--part", "0"], ["write", "--part", "1"], ["train"], ["add", "--part", "0"]]
+        steps += [["add", "--part", "1"], ["build"], ["search"]]
+        for step in steps:
+            assert scale10m.main([step[0], *sizes, *common, *step[1:]]) == 0
+        assert len(list(out.glob("shard-*.faiss"))) == len(list(out.glob("truth-*.npz"))) == 2
     figures = json.loads((out / "build.json").read_text())
     report = json.loads((out / "search.json").read_text())
     assert report["peak_rss"] > 0 and figures["peak_rss"] > 0
@@ -100,13 +110,38 @@ def test_the_benchmark_measures_an_exact_index_as_exact(
     assert rung["recall_at_10"] == rung["real_recall_at_10"] == rung["original_at_10"] == 1.0
 
 
-def test_the_benchmark_climbs_a_compressed_inverted_file(
-    tmp_path: Path, real_cache: Path, photo_dir: Path
+def test_the_benchmark_climbs_a_compressed_inverted_file_merged_from_parts(
+    tmp_path: Path, real_cache: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    figures, rungs = _run(tmp_path, real_cache, photo_dir, "IVF16,PQ64x4fs")
+    figures, rungs = _run(tmp_path, real_cache, photo_dir, "IVF16,PQ64x4fs", monkeypatch)
     # 32 bytes of code and 8 of id per vector, plus centroids and block padding.
     assert 40 < figures["bytes_per_vector"] < 64 + DIM * 4 * 16 / 3000
     assert [r["params"] for r in rungs][:2] == ["nprobe=1", "nprobe=2"]
     assert rungs[-1]["recall_10_in_50"] >= rungs[0]["recall_10_in_50"]
     assert all(r["recall_10_in_200"] >= r["recall_10_in_50"] >= r["recall_at_10"] for r in rungs)
     assert rungs[-1]["original_at_10"] == 1.0
+
+
+def test_merged_fast_scan_lists_answer_like_the_parts_together() -> None:
+    mixture = Mixture(6000, 2)
+    x = mixture.rows(6000, 0)
+    trained = FaissVectorStore(DIM, "IVF16,PQ64x4fs")
+    trained.train(x[:3000])
+    parts = []
+    for lo in range(0, 6000, 2000):  # list sizes that end mid-block and on block edges
+        part = faiss.clone_index(trained.faiss_index)
+        part.add_with_ids(x[lo : lo + 2000], np.arange(lo, lo + 2000))
+        parts.append(part)
+    merged = faiss.clone_index(trained.faiss_index)
+    scale10m.merge_lists(merged, parts)
+    assert merged.ntotal == 6000
+    queries = mixture.rows(50, 10**9)
+    for index in (merged, *parts):
+        index.nprobe = 4
+    _, ids = merged.search(queries, 10)
+    each = [p.search(queries, 10) for p in parts]
+    together = np.concatenate([s for s, _ in each], axis=1)
+    want = np.take_along_axis(
+        np.concatenate([i for _, i in each], axis=1), np.argsort(-together, axis=1)[:, :10], axis=1
+    )
+    np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(want, axis=1))
