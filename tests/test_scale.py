@@ -230,3 +230,14 @@ def test_multi_index_hashing_finds_what_a_flat_scan_finds_within_11_bits(tmp_pat
     mih.write(tmp_path / "h.faissb")
     mih = MultiIndexHashIndex.read(tmp_path / "h.faissb")
     agree()
+
+
+def test_a_refine_step_over_an_inverted_file_keeps_the_callers_ids() -> None:
+    x = clustered(3000, 7)
+    ids = np.arange(3000, dtype=np.int64) * 11 + 5
+    # IndexRefine takes no ids of its own, though an inverted file sits inside it.
+    store, _ = build_store("IVF16,PQ8x4fs,RFlat", DIM, batches(x, ids), 2000, search_params="k_factor_rf=8")
+    store.set_search_params("nprobe=16")
+    scores, found = store.search(x[:20], 5)
+    np.testing.assert_array_equal(found[:, 0], ids[:20])
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)  # re-ranked by the exact vectors
