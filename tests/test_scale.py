@@ -201,6 +201,20 @@ def test_index_commands_plan_rebuild_and_tune(tmp_path: Path, capsys: pytest.Cap
     assert info["index_factory"] == "IVF32,Flat" and info["search_params"] == tuned["search_params"]
     assert not info["auto_factory"]
 
+    # An operator sets nprobe by hand (the 10M guide's copy-search setting), and sees its recall:
+    # one list of 32 misses neighbours that 32 lists find.
+    assert (
+        main(["index", "tune", "--index", folder, "--params", "nprobe=1", "--recall", "0.99", "--json"]) == 1
+    )
+    one = json.loads(capsys.readouterr().out)
+    assert one["search_params"] == "nprobe=1" and not one["reached"] and one["recall_at_10"] < 0.99
+    assert main(["info", "--index", folder, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["search_params"] == "nprobe=1"
+    assert main(["index", "tune", "--index", folder, "--params", "nprobe=32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recall_at_10"] == 1.0
+    assert main(["index", "tune", "--index", folder, "--params", "nprobe=lots"]) == 2
+    assert "FAISS rejects search parameters 'nprobe=lots'" in capsys.readouterr().err
+
 
 def test_multi_index_hashing_finds_what_a_flat_scan_finds_within_11_bits(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
