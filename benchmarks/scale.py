@@ -5,9 +5,11 @@ Run: ``python -m lookalike.benchmarks.scale --sizes 100000 1000000 --real /tmp/d
 --out benchmarks/RESULTS-scale.md``.
 
 The base is synthetic clustered unit vectors (512-d, generated in chunks from a seed), with
-the SSCD descriptors of real photos mixed in when ``--real`` names a folder. Queries are
+the SSCD descriptors of real photos mixed in when ``--real`` names folders. Queries are
 held out (not in the index): fresh points of the same clusters, and SSCD descriptors of
-edited copies (mirror, crop, JPEG) of the real photos, whose recall is reported apart. Each
+three edited copies of each real photo (mirror, crop, JPEG: :mod:`.realistic`), whose
+recall is reported apart. ``--build-params`` sets FAISS parameters before the vectors are
+added (``efConstruction=200`` for a graph, ``k_factor_rf=8`` for a refine step). Each
 approximate index's search parameter is the cheapest rung of the tuning ladder that reaches
 the recall target on the synthetic queries; every figure is measured in the same process
 against the exact index built from the same vectors.
@@ -16,7 +18,6 @@ against the exact index built from the same vectors.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import re
@@ -27,21 +28,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
-from PIL import Image, ImageOps
 
 from ..embed.base import l2_normalise
-from ..embed.decode import decode_image
-from ..embed.encode import Encoder
-from ..embed.factory import get_embedder
-from ..embed.files import iter_image_files
-from ..errors import LookalikeError
 from ..index.build import build_store
 from ..index.choose import choose_index
 from ..index.tune import climb, exact_neighbours, recall_at_k
 from ..index.vectors import FaissVectorStore
+from .realistic import Fitted, RealSet, real_descriptors
 
 __all__ = ["Mixture", "ScaleRow", "main"]
 
@@ -87,39 +84,71 @@ class Mixture:
     topics within them, n/10 products within those, and each vector a noisy view of a
     product. The spreads were set so that the ten nearest neighbours are about as far
     (cosine ~0.3) as those of real SSCD descriptors of unrelated photos, and an inverted file
-    needs tens of probes for 0.95 recall@10 (isotropic blobs make IVF trivially exact)."""
+    needs tens of probes for 0.95 recall@10 (isotropic blobs make IVF trivially exact).
+
+    The noise is full-rank (every direction as likely) unless ``shape`` is given: then the
+    themes are drawn from it and every step's noise has its covariance (the real
+    descriptors' spectrum, :class:`~lookalike.benchmarks.realistic.Fitted`)."""
 
     SPREADS = (3.0, 2.0, 1.0)
 
-    def __init__(self, n: int, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        centres = l2_normalise(rng.standard_normal((max(1, n // 1000), DIM)))
-        for count, spread in zip((max(1, n // 100), max(1, n // 10)), self.SPREADS, strict=False):
-            parents = centres[rng.integers(0, len(centres), count)]
-            centres = l2_normalise(parents + spread / np.sqrt(DIM) * rng.standard_normal((count, DIM)))
-        self.leaves = centres
+    def __init__(self, n: int, seed: int, shape: Fitted | None = None, cache: Path | None = None) -> None:
+        self.shape = shape
         self.seed = seed
+        if cache is not None and cache.exists():
+            # Processes generating one set in parallel share the leaves through the page cache.
+            self.leaves: np.ndarray = np.load(cache, mmap_mode="r")
+            return
+        rng = np.random.default_rng(seed)
+        themes = max(1, n // 1000)
+        centres = shape.rows(themes, 2**62) if shape else l2_normalise(self._noise(rng, themes))
+        for count, spread in zip((max(1, n // 100), max(1, n // 10)), self.SPREADS, strict=False):
+            parents = rng.integers(0, len(centres), count)
+            # Half precision, a block at a time: the million leaves of a 10M set take 1 GB.
+            level = np.empty((count, DIM), dtype=np.float16)
+            for lo in range(0, count, CHUNK):
+                block = parents[lo : lo + CHUNK]
+                noise = spread / np.sqrt(DIM) * self._noise(rng, len(block))
+                level[lo : lo + CHUNK] = l2_normalise(centres[block].astype(np.float32) + noise)
+            centres = level
+        self.leaves = centres.astype(np.float16)
+        if cache is not None:
+            np.save(cache, self.leaves)
+
+    def _noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        if self.shape is not None:
+            return self.shape.noise(rng, count)
+        return rng.standard_normal((count, DIM), dtype=np.float32)
 
     def rows(self, count: int, start: int) -> np.ndarray:
         """Rows ``start .. start+count``; they depend on (seed, start) only, so chunks compose."""
         rng = np.random.default_rng([self.seed, start])
-        noise = rng.standard_normal((count, DIM)).astype(np.float32) * (self.SPREADS[2] / np.sqrt(DIM))
-        return l2_normalise(self.leaves[rng.integers(0, len(self.leaves), count)] + noise)
+        leaves = self.leaves[rng.integers(0, len(self.leaves), count)].astype(np.float32)
+        return l2_normalise(leaves + self._noise(rng, count) * np.float32(self.SPREADS[2] / np.sqrt(DIM)))
+
+
+class Rows(Protocol):
+    """A synthetic source: rows ``start .. start+count`` that depend on (seed, start) only."""
+
+    def rows(self, count: int, start: int) -> np.ndarray: ...
 
 
 class Base:
     """The indexed vectors: synthetic chunks, with real descriptors spread through them."""
 
-    def __init__(self, n: int, seed: int, real: np.ndarray | None) -> None:
+    def __init__(self, n: int, synthetic: Rows, real: np.ndarray) -> None:
         self.n = n
-        self.mixture = Mixture(n, seed)
-        self.real = real if real is not None else np.zeros((0, DIM), dtype=np.float32)
+        self.mixture = synthetic
+        self.real = real
         # Real rows take evenly spread ids so that every IVF sample and chunk sees some.
         self.real_ids = np.linspace(0, n - 1, len(self.real)).astype(np.int64)
 
-    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for start in range(0, self.n, CHUNK):
-            count = min(CHUNK, self.n - start)
+    def batches(self, stop: int | None = None, first: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) chunks of rows ``first`` (a multiple of :data:`CHUNK`) to ``stop``
+        (the end by default)."""
+        end = self.n if stop is None else min(stop, self.n)
+        for start in range(first, end, CHUNK):
+            count = min(CHUNK, end - start)
             rows = self.mixture.rows(count, start)
             ids = np.arange(start, start + count, dtype=np.int64)
             inside = (self.real_ids >= start) & (self.real_ids < start + count)
@@ -127,37 +156,8 @@ class Base:
             yield ids, rows
 
     def queries(self, count: int) -> np.ndarray:
+        """Held-out rows of the synthetic source (past every indexed row)."""
         return self.mixture.rows(count, self.n + 10**9)
-
-
-def real_descriptors(folder: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """SSCD descriptors of the photos in ``folder`` and of an edited copy of each (mirror,
-    70 % crop or JPEG q30 in turn), cached in ``cache``."""
-    if cache.exists():
-        data = np.load(cache)
-        return data["base"], data["edited"]
-    encoder = Encoder(get_embedder("sscd"))
-    originals, edited = [], []
-    for n, (_, path) in enumerate(iter_image_files([str(folder)])):
-        try:
-            image = decode_image(path).image
-        except LookalikeError:  # a corpus file we cannot read is just left out
-            continue
-        w, h = image.size
-        if n % 3 == 0:
-            copy = ImageOps.mirror(image)
-        elif n % 3 == 1:
-            copy = image.crop((w // 10, h // 10, w - w // 10, h - h // 20))
-        else:
-            buf = io.BytesIO()
-            image.save(buf, "JPEG", quality=30)
-            copy = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-        originals.append(image)
-        edited.append(copy)
-    base = np.stack([d.vector for d in encoder.encode(originals)])
-    copies = np.stack([d.vector for d in encoder.encode(edited)])
-    np.savez(cache, base=base, edited=copies)
-    return base, copies
 
 
 def _single(store: FaissVectorStore, queries: np.ndarray) -> list[float]:
@@ -210,6 +210,7 @@ def measure(
     base: Base,
     factory: str,
     train_size: int,
+    build_params: str,
     queries: np.ndarray,
     truth: np.ndarray,
     real_queries: np.ndarray,
@@ -217,7 +218,7 @@ def measure(
     originals: np.ndarray,
     target: float,
 ) -> ScaleRow:
-    store, report = build_store(factory, DIM, base.batches, train_size)
+    store, report = build_store(factory, DIM, base.batches, train_size, search_params=build_params)
     params, recall = climb(store, lambda: recall_at_k(store.search(queries, K)[1], truth, K), target)
     in50 = recall_at_k(store.search(queries, SHORTLIST)[1], truth, K)
     real = original = real_params = real_recall = copy_params = copy_hit = copy_p50 = None
@@ -274,17 +275,30 @@ def factories(n: int) -> list[tuple[str, int]]:
     return list(dict.fromkeys(out))
 
 
+def _train_size(factory: str, n: int) -> int:
+    """64 vectors per inverted list, or 65,536 for a code that trains without lists (SQ, PQ)."""
+    nlist = re.findall(r"IVF(\d+)", factory)
+    return min(n, 64 * int(nlist[0]) if nlist else 65_536)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--target", type=float, default=0.95)
-    parser.add_argument("--real", type=Path, default=None, help="folder of real photos to mix in (SSCD)")
-    cache = Path(tempfile.gettempdir()) / "lookalike-scale-real.npz"
+    parser.add_argument(
+        "--real", type=Path, nargs="*", default=[], help="folders of real photos to mix in (SSCD)"
+    )
+    cache = Path(tempfile.gettempdir()) / "lookalike-scale-real-sscd.npz"
     parser.add_argument("--cache", type=Path, default=cache, help="where the real descriptors are cached")
     parser.add_argument("--only", nargs="*", default=None, help="factories to run (default: all)")
     parser.add_argument("--extra", nargs="*", default=[], help="more factories to run, trained on 64 x nlist")
+    parser.add_argument(
+        "--build-params",
+        default="",
+        help="FAISS parameters set before adding (e.g. efConstruction=200 for HNSW graphs)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="append a markdown table here")
     parser.add_argument("--json", type=Path, default=None, help="append JSON rows here")
     parser.add_argument("--seed", type=int, default=0)
@@ -293,9 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    real_base, real_edited = (
-        real_descriptors(args.real, args.cache) if args.real else (None, np.zeros((0, DIM), np.float32))
-    )
+    real = real_descriptors(args.real, args.cache) if args.real else RealSet.empty(DIM)
+    real_edited = real.copies
     command = sys.argv[1:] if argv is None else argv
     header = (
         f"# scale: `python -m lookalike.benchmarks.scale {' '.join(command)}`; "
@@ -306,17 +319,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(header, flush=True)
     rows: list[ScaleRow] = []
     for n in args.sizes:
-        base = Base(n, args.seed, real_base)
+        base = Base(n, Mixture(n, args.seed), real.base)
         queries = base.queries(args.queries)
         _, truth = exact_neighbours(queries, base.batches(), K)
         real_truth = exact_neighbours(real_edited, base.batches(), K)[1] if len(real_edited) else truth[:0]
-        extra = [(f, min(n, 64 * int(re.findall(r"IVF(\d+)", f)[0]))) for f in args.extra]
+        extra = [(f, _train_size(f, n)) for f in args.extra]
         for factory, train in factories(n) + extra:
             if args.only and factory not in args.only:
                 continue
             train = min(train, args.max_train or train)
+            originals = base.real_ids[real.owner]
             row = measure(
-                base, factory, train, queries, truth, real_edited, real_truth, base.real_ids, args.target
+                base,
+                factory,
+                train,
+                args.build_params,
+                queries,
+                truth,
+                real_edited,
+                real_truth,
+                originals,
+                args.target,
             )
             rows.append(row)
             print(json.dumps(asdict(row)), flush=True)

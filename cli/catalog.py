@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
+from ..index.frames import per_reference
 from ..index.opener import open_index
-from ..video import per_reference
 from .options import print_json, store_option
 
 __all__ = ["configure"]

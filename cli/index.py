@@ -83,7 +83,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     with open_index(args.index, writable=True, store=args.store) as index:
-        tuning = index.tune(args.recall)
+        tuning = index.tune(args.recall, args.params)
     _emit(
         args,
         {
@@ -126,6 +126,11 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p = group.add_parser("tune", help="re-tune nprobe/efSearch to a recall@10 target against exact search")
     p.add_argument("--index", required=True)
     p.add_argument("--recall", type=float, default=None, help="target recall@10 (default: as recorded, 0.95)")
+    p.add_argument(
+        "--params",
+        default=None,
+        help="set these search parameters instead of climbing (e.g. nprobe=256), and report their recall",
+    )
     p.add_argument("--json", action="store_true")
     store_option(p)
     p.set_defaults(func=cmd_tune)

@@ -36,6 +36,7 @@ from .embed.views import query_views
 from .engine import Engine, Hit, IngestOutcome
 from .errors import EmptyVideoError, LookalikeError
 from .index.catalog import NewItem, Record
+from .index.frames import FRAME_SEP, frame_id, frames_of, per_reference
 from .index.reference import ReferenceIndex
 from .index.results import AddResult
 from .score.align import Alignment, AlignParams, align
@@ -53,15 +54,7 @@ __all__ = [
     "is_video",
 ]
 
-#: A frame record's id: ``<video id>#t=<seconds>``.
-FRAME_SEP = "#t="
-
 Source = bytes | str | Path
-
-
-def frame_id(video_id: str, t: float) -> str:
-    # zero-padded so that ids sort by time
-    return f"{video_id}{FRAME_SEP}{t:010.3f}"
 
 
 @dataclass(frozen=True)
@@ -153,24 +146,6 @@ class VideoIngestItem:
     source: Source
     metadata: dict[str, Any] = field(default_factory=dict)
     origin: str | None = None
-
-
-def frames_of(index: ReferenceIndex, video_id: str) -> list[Record]:
-    """The frame records of one stored video."""
-    return [r for r in index.with_id_prefix(video_id + FRAME_SEP) if r.metadata.get("video") == video_id]
-
-
-def per_reference(
-    index: ReferenceIndex, ids: Sequence[str], act: Callable[[Sequence[str]], list[str]]
-) -> list[str]:
-    """Apply ``act`` (delete, enable...) to references named by id, where an id not stored
-    as an image names a video and stands for all its frames; the ids that existed."""
-    done = act(ids)
-    for video_id in (i for i in ids if i not in done):
-        frames = [r.external_id for r in frames_of(index, video_id)]
-        if frames and act(frames):
-            done.append(video_id)
-    return done
 
 
 class VideoFlow:

@@ -139,8 +139,9 @@ class VectorStore(ABC):
             self.add(ids, vectors)
         return BuildReport(manifest.store, len(self), 0, "", None, time.perf_counter() - start), {}
 
-    def tune(self, batches: Batches, target: float) -> Tuning:
-        """Set the search parameters to reach recall@10 ``target`` on a catalog sample."""
+    def tune(self, batches: Batches, target: float, params: str | None = None) -> Tuning:
+        """Set the search parameters to reach recall@10 ``target`` on a catalog sample (or to
+        ``params``, measured)."""
         raise IndexStoreError(f"{type(self).__name__}: only a FAISS index is tuned by lookalike")
 
     def stats(self) -> StoreStats:

@@ -11,16 +11,31 @@ from __future__ import annotations
 
 import time
 
+import faiss
 import numpy as np
+from faiss.contrib.clustering import two_level_clustering
 
 from .base import Batches, BuildReport
 from .choose import index_kind
 from .faiss_store import FaissVectorStore
 from .tune import tune
 
-__all__ = ["TUNING_QUERIES", "Batches", "BuildReport", "build_store", "sample_rows"]
+__all__ = [
+    "TUNING_QUERIES",
+    "TWO_LEVEL_FROM",
+    "Batches",
+    "BuildReport",
+    "build_store",
+    "sample_rows",
+    "train_store",
+]
 
 TUNING_QUERIES = 500
+#: From this many inverted lists on, the coarse centroids are found by two-level k-means
+#: (faiss.contrib.clustering): sqrt(nlist) clusters, then each split in proportion to its
+#: size. One k-means over 16,384 centroids of 512-d vectors would take most of an hour on
+#: two cores; the two levels take minutes.
+TWO_LEVEL_FROM = 8192
 
 
 def sample_rows(batches: Batches, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +58,20 @@ def sample_rows(batches: Batches, size: int, seed: int = 0) -> tuple[np.ndarray,
     return ids[order], np.ascontiguousarray(rows[order], dtype=np.float32)
 
 
+def train_store(store: FaissVectorStore, sample: np.ndarray, two_level_from: int = TWO_LEVEL_FROM) -> None:
+    """Train ``store`` on ``sample``; an inverted file with ``two_level_from`` lists or more
+    gets its coarse centroids from two-level k-means first."""
+    try:
+        ivf = faiss.extract_index_ivf(store.faiss_index)
+    except RuntimeError:
+        ivf = None
+    if ivf is not None and ivf.nlist >= two_level_from and ivf.quantizer.ntotal == 0:
+        x = np.ascontiguousarray(sample, dtype=np.float32)
+        centroids, _ = two_level_clustering(x, int(np.sqrt(ivf.nlist)), ivf.nlist, spherical=True)  # type: ignore[no-untyped-call]
+        ivf.quantizer.add(centroids)  # a quantizer holding nlist centroids is not retrained
+    store.train(sample)
+
+
 def build_store(
     factory: str,
     dim: int,
@@ -61,7 +90,7 @@ def build_store(
     if not store.is_trained:
         _, sample = sample_rows(batches, max(train_size, 1), seed)
         trained_on = len(sample)
-        store.train(sample)
+        train_store(store, sample)
     for ids, vectors in batches():
         store.add(ids, vectors)
     tuning = None

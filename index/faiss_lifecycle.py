@@ -56,9 +56,9 @@ class GrowingFaissStore(FaissVectorStore):
     ) -> tuple[BuildReport, dict[str, Any]]:
         return _rebuild_as(self, batches, n, manifest, factory)
 
-    def tune(self, batches: Batches, target: float) -> Tuning:
+    def tune(self, batches: Batches, target: float, params: str | None = None) -> Tuning:
         query_ids, queries = sample_rows(batches, TUNING_QUERIES, seed=1)
-        return tune(self, query_ids, queries, batches(), target)
+        return tune(self, query_ids, queries, batches(), target, params=params)
 
 
 def open_faiss(

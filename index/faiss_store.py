@@ -177,9 +177,12 @@ class FaissVectorStore(VectorStore):
 
 
 def _with_ids(index: Any) -> Any:
-    """``index`` able to store caller ids: inverted files already are, the rest get IDMap2."""
+    """``index`` able to store caller ids: inverted files already are, the rest get IDMap2
+    (a refine step over an inverted file too: IndexRefine does not take ids)."""
     if isinstance(index, faiss.IndexIDMap2):
         return index
+    if isinstance(faiss.downcast_index(index), faiss.IndexRefine):
+        return _faiss.IndexIDMap2(index)
     try:
         faiss.extract_index_ivf(index)
     except RuntimeError:

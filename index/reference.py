@@ -72,8 +72,9 @@ class ReferenceIndex(ABC):
         """Rebuild the vector index from the catalog."""
 
     @abstractmethod
-    def tune(self, recall_target: float | None = None) -> Tuning:
-        """Re-tune the vector search parameters to ``recall_target`` (FAISS only)."""
+    def tune(self, recall_target: float | None = None, params: str | None = None) -> Tuning:
+        """Re-tune the vector search parameters to ``recall_target``, or set them to
+        ``params`` and measure their recall (FAISS only)."""
 
     @abstractmethod
     def set_calibration(self, calibration: dict[str, Any] | None) -> None:

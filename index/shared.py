@@ -236,8 +236,8 @@ class SharedIndex(ReferenceIndex):
         seconds = time.perf_counter() - start
         return BuildReport(self.manifest.store, len(self._vectors), 0, "", None, seconds)
 
-    def tune(self, recall_target: float | None = None) -> Tuning:
-        return self._vectors.tune(lambda: iter(()), recall_target or self.manifest.recall_target)
+    def tune(self, recall_target: float | None = None, params: str | None = None) -> Tuning:
+        return self._vectors.tune(lambda: iter(()), recall_target or self.manifest.recall_target, params)
 
     def set_calibration(self, calibration: dict[str, Any] | None) -> None:
         """Recorded in the shared manifest: replicas started later read it."""

@@ -262,14 +262,15 @@ class Index(ReferenceIndex):
             self._write_checkpoint()
             return report
 
-    def tune(self, recall_target: float | None = None) -> Tuning:
+    def tune(self, recall_target: float | None = None, params: str | None = None) -> Tuning:
         """Re-tune the vector store's search parameters to ``recall_target`` (default: the
-        manifest's) on a sample of the catalog, without rebuilding, and record them."""
+        manifest's) on a sample of the catalog, without rebuilding, and record them; with
+        ``params``, record those and measure their recall."""
         self._check_writable()
         with self._writer:
             target = recall_target if recall_target is not None else self.manifest.recall_target
             with self._rw.exclusive(), self.catalog.transaction(write=False):
-                tuning = self._vectors.tune(catalog_batches(self.catalog), target)
+                tuning = self._vectors.tune(catalog_batches(self.catalog), target, params)
             self.manifest = self.manifest.with_changes(
                 search_params=tuning.search_params, recall_target=target, tuned_recall=tuning.recall
             )

@@ -108,12 +108,14 @@ def search_ladder(store: Tunable) -> list[str]:
     return [""]
 
 
-def climb(store: Tunable, recall: Callable[[], float], target: float) -> tuple[str, float]:
-    """Walk :func:`search_ladder` until ``recall()`` (measured with the store's current
-    parameters) reaches ``target`` or stops rising (a compressed code's ceiling); leave the
-    store set to the chosen rung and return it with its recall."""
+def climb(
+    store: Tunable, recall: Callable[[], float], target: float, ladder: list[str] | None = None
+) -> tuple[str, float]:
+    """Walk ``ladder`` (default :func:`search_ladder`) until ``recall()`` (measured with the
+    store's current parameters) reaches ``target`` or stops rising (a compressed code's
+    ceiling); leave the store set to the chosen rung and return it with its recall."""
     chosen, best = "", -1.0
-    for params in search_ladder(store):
+    for params in ladder if ladder is not None else search_ladder(store):
         store.set_search_params(params)
         got = recall()
         if got < best + _PLATEAU:
@@ -132,10 +134,13 @@ def tune(
     batches: Iterable[tuple[np.ndarray, np.ndarray]],
     target: float,
     k: int = 10,
+    params: str | None = None,
 ) -> Tuning:
     """Set ``store``'s search parameters to the cheapest rung of :func:`search_ladder` whose
     leave-one-out recall@``k`` reaches ``target`` (else the best rung before recall stops
-    rising)."""
+    rising). ``params`` (e.g. ``"nprobe=256"``) sets them instead, and measures their recall:
+    at 10M the ladder's cheapest rung for a recall target can be far dearer than a copy
+    search needs (docs/scaling.md)."""
     _, truth = exact_neighbours(queries, batches, k + 1)
     truth = _without_self(truth, query_ids, k)
 
@@ -143,5 +148,5 @@ def tune(
         _, found = store.search(queries, k + 1)
         return recall_at_k(_without_self(found, query_ids, k), truth, k)
 
-    params, got = climb(store, recall, target)
-    return Tuning(params, got, target, k, len(queries))
+    chosen, got = climb(store, recall, target, None if params is None else [params])
+    return Tuning(chosen, got, target, k, len(queries))

@@ -17,13 +17,17 @@ from lookalike.index.store import Index
 from PIL import Image
 
 BATCH = 4
+# Copies of each edited photo (saved at different JPEG qualities), so that a pipelined
+# ingest is still running when the test kills it.
+COPIES = 3
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory, edited: dict[tuple[str, str], Image.Image]) -> Path:
     folder = tmp_path_factory.mktemp("corpus")
     for (name, edit), im in edited.items():
-        (folder / f"{name}-{edit}.jpg").write_bytes(jpeg_bytes(im))
+        for copy in range(COPIES):
+            (folder / f"{name}-{edit}-{copy}.jpg").write_bytes(jpeg_bytes(im, 95 - copy))
     return folder
 
 
@@ -49,7 +53,7 @@ def _kill_when(proc: subprocess.Popen[bytes], index_dir: Path, rows: int, extra_
 
 
 def _assert_consistent(index_dir: Path) -> int:
-    total = len(PHOTO_NAMES) * len(EDITS)
+    total = COPIES * len(PHOTO_NAMES) * len(EDITS)
     with Index.open(index_dir) as index:
         stats = index.stats()
         assert stats.images == stats.vectors == stats.hashes
@@ -99,7 +103,7 @@ def test_sigkill_during_ingest_then_resume(tmp_path: Path, corpus: Path, rows: i
     resumed = _ingest(index_dir, corpus)
     _out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
-    assert _assert_consistent(index_dir) == len(PHOTO_NAMES) * len(EDITS)
+    assert _assert_consistent(index_dir) == COPIES * len(PHOTO_NAMES) * len(EDITS)
 
 
 SAVE_LOOP = """

@@ -201,6 +201,20 @@ def test_index_commands_plan_rebuild_and_tune(tmp_path: Path, capsys: pytest.Cap
     assert info["index_factory"] == "IVF32,Flat" and info["search_params"] == tuned["search_params"]
     assert not info["auto_factory"]
 
+    # An operator sets nprobe by hand (the 10M guide's copy-search setting), and sees its recall:
+    # one list of 32 misses neighbours that 32 lists find.
+    assert (
+        main(["index", "tune", "--index", folder, "--params", "nprobe=1", "--recall", "0.99", "--json"]) == 1
+    )
+    one = json.loads(capsys.readouterr().out)
+    assert one["search_params"] == "nprobe=1" and not one["reached"] and one["recall_at_10"] < 0.99
+    assert main(["info", "--index", folder, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["search_params"] == "nprobe=1"
+    assert main(["index", "tune", "--index", folder, "--params", "nprobe=32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recall_at_10"] == 1.0
+    assert main(["index", "tune", "--index", folder, "--params", "nprobe=lots"]) == 2
+    assert "FAISS rejects search parameters 'nprobe=lots'" in capsys.readouterr().err
+
 
 def test_multi_index_hashing_finds_what_a_flat_scan_finds_within_11_bits(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
@@ -230,3 +244,14 @@ def test_multi_index_hashing_finds_what_a_flat_scan_finds_within_11_bits(tmp_pat
     mih.write(tmp_path / "h.faissb")
     mih = MultiIndexHashIndex.read(tmp_path / "h.faissb")
     agree()
+
+
+def test_a_refine_step_over_an_inverted_file_keeps_the_callers_ids() -> None:
+    x = clustered(3000, 7)
+    ids = np.arange(3000, dtype=np.int64) * 11 + 5
+    # IndexRefine takes no ids of its own, though an inverted file sits inside it.
+    store, _ = build_store("IVF16,PQ8x4fs,RFlat", DIM, batches(x, ids), 2000, search_params="k_factor_rf=8")
+    store.set_search_params("nprobe=16")
+    scores, found = store.search(x[:20], 5)
+    np.testing.assert_array_equal(found[:, 0], ids[:20])
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)  # re-ranked by the exact vectors
