@@ -10,9 +10,9 @@ sit at on each image and the transform's scale; the scorer trusts only inliers s
 both images under a sane scale (data/README.md).
 
 Spread is not enough either when the two images share a textured surround: two different
-products pasted on one grass photo gave 50 inliers over 40 cells, all on the grass. Where
-the query's object can be told from its surround, :func:`on_object` keeps only the inliers
-that sit on it.
+products pasted on one grass photo gave 50 inliers spread over the grass, one on the object.
+Where the query is an object its surround encloses (:func:`lookalike.embed.foreground.enclosed`),
+:func:`on_object` keeps only the inliers that sit on it.
 """
 
 from __future__ import annotations

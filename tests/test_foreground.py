@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, engine_for, jpeg_bytes, load_photo
+from conftest import DATA_DIR, EDITS, engine_for, jpeg_bytes, load_photo
 from lookalike.embed.base import Embedder
 from lookalike.embed.encode import Encoder
-from lookalike.embed.foreground import cut_out, foreground_mask, object_mask
+from lookalike.embed.foreground import cut_out, enclosed, foreground_mask, object_mask
 from lookalike.embed.local import QUERY, REFERENCE, extract_local
 from lookalike.engine import Engine
 from lookalike.factory import scorer_for
@@ -147,6 +147,17 @@ def test_a_shared_surround_alone_is_no_keypoint_evidence() -> None:
     assert not scorer.trusted(on_object(found, mask)), on_object(found, mask)
     copy = verify(extract_local(query, QUERY), extract_local(_on_white("coffee"), REFERENCE))
     assert scorer.trusted(on_object(copy, mask)), on_object(copy, mask)
+
+
+def test_only_an_object_inside_its_surround_is_enclosed() -> None:
+    """A product on a backdrop is enclosed by it; the "object" of a whole scene is not: in the
+    rocket photo cropped, patches of sky that run off the edge, though every inlier of a
+    copy sits on the rocket and its towers."""
+    for kind in ("grass", "brick"):
+        mask = object_mask(_swapped("coffee", kind)[0])
+        assert mask is not None and enclosed(mask)
+    scene = object_mask(EDITS["crop70"](load_photo("rocket")))
+    assert scene is not None and not enclosed(scene)
 
 
 @pytest.mark.parametrize(
