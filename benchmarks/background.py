@@ -3,7 +3,7 @@
     lookalike bench background --images DIR --embedder sscd [--stride 2 --offset 1]
 
 describes every ``stride``-th image of ``DIR`` (sorted by path, starting at ``offset``) and
-writes the unit vectors as float16 to ``score/background/<embedder>.npy``, or to ``--out``.
+writes the unit vectors as float16 to ``score/background-sets/<embedder>.npy``, or to ``--out``.
 The shipped sets: the dev corpus (``shared/corpus/fetch-dev-corpus``) with ``--stride 2
 --offset 1``, 357 images that share nothing with the photo benchmark the anchors are
 fitted and checked on.

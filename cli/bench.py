@@ -179,7 +179,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--embedder", default="sscd", choices=sorted(MODELS))
     p.add_argument("--stride", type=int, default=1, help="take every STRIDE-th image (sorted by path)")
     p.add_argument("--offset", type=int, default=0, help="starting at this one")
-    p.add_argument("--out", type=Path, default=None, help="default: the package's score/background/")
+    p.add_argument("--out", type=Path, default=None, help="default: the package's score/background-sets/")
     p.set_defaults(func=cmd_background)
 
     p = sub.add_parser("make-video", help="write a video benchmark (references, edited queries, segments)")

@@ -7,7 +7,7 @@ a fixed background set) puts every query on the same footing: measured on real p
 lifted µAP by 0.005-0.014 and let the match anchor drop at the same false-alarm budget
 (data/README.md).
 
-The background sets ship with the package, one per embedder (``background/<name>.npy``,
+The background sets ship with the package, one per embedder (``background-sets/<name>.npy``,
 float16 unit vectors): 357 images of the dev corpus (clip art, sprites and photos; disjoint
 from the photo benchmark), described by ``lookalike bench background``. An embedder without
 one (CLIP, the test fake) is not normalised.
@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["BACKGROUND_DIR", "Background"]
 
-BACKGROUND_DIR = Path(__file__).parent / "background"
+BACKGROUND_DIR = Path(__file__).parent / "background-sets"
 
 
 class Background:
