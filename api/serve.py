@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import shlex
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -56,6 +58,11 @@ class _AnnouncingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, banner: str) -> None:
         super().__init__(config)
         self.banner = banner
+        self.interrupted = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.interrupted = self.interrupted or sig == signal.SIGINT
+        super().handle_exit(sig, frame)
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
@@ -113,3 +120,8 @@ def serve(
         uvicorn.Config(app, host=config.host, port=config.port, server_header=False), banner
     )
     server.run()
+    if server.interrupted:
+        # uvicorn re-raises a captured Ctrl-C after shutdown, but asyncio's runner can swallow
+        # it when the serving task finishes before the cancellation lands (seen under load):
+        # the shell must still get 130.
+        raise KeyboardInterrupt
