@@ -32,7 +32,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
@@ -41,11 +40,10 @@ from ..index.build import train_store
 from ..index.choose import index_kind
 from ..index.tune import exact_neighbours, recall_at_k, search_ladder
 from ..index.vectors import FaissVectorStore
+from .fastscan import merge_lists
+from .memory import anon_rss_bytes, peak_rss_bytes
 from .realistic import Fitted, RealSet, real_descriptors
 from .scale import CHUNK, DIM, Base, Mixture, Rows
-
-# faiss's bundled stubs lack the inverted lists' fast-scan attributes used here.
-_faiss: Any = faiss
 
 __all__ = ["BuildFigures", "Rung", "build", "main", "search"]
 
@@ -58,24 +56,6 @@ LATENCY_QUERIES = 300
 SLOWEST_MS = 60.0
 MAX_RUNGS = 12
 FACTORY = "IVF16384_HNSW32,PQ64x4fs"
-
-
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    raise OSError(f"no {field} in /proc/self/status")
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory so far (VmHWM; mapped file pages count)."""
-    return _status_bytes("VmHWM")
-
-
-def anon_rss_bytes() -> int:
-    """This process's own memory now (RssAnon: without mapped file pages, which the kernel
-    can drop)."""
-    return _status_bytes("RssAnon")
 
 
 @dataclass(frozen=True)
@@ -222,48 +202,6 @@ def add_part(args: argparse.Namespace) -> None:
     layout.shard(args.part).with_suffix(".json").write_text(
         json.dumps({"add_s": add_s, "peak_rss": peak_rss_bytes()})
     )
-
-
-def merge_lists(index: Any, shards: Sequence[Any]) -> None:
-    """Fill the empty trained ``index`` with the inverted lists of ``shards`` (copies of it
-    that each added a part of the vectors).
-
-    ``merge_from`` corrupts memory on fast-scan lists in FAISS 1.15 (``BlockInvertedLists``
-    has no per-vector code size, which the generic merge copies by, and appending to a
-    non-empty list went wrong the same way), so each list is built whole: every shard's
-    blocks unpacked, concatenated, packed again, and added to the empty list in one call."""
-    ivf = _faiss.extract_index_ivf(index)
-    into = _faiss.downcast_InvertedLists(ivf.invlists)
-    lists = [_faiss.downcast_InvertedLists(_faiss.extract_index_ivf(s).invlists) for s in shards]
-    packer, per, size = into.packer, into.n_per_block, ivf.code_size
-    for list_no in range(into.nlist):
-        ids, codes = [], []
-        for source in lists:
-            if count := source.list_size(list_no):
-                blocks = -(-count // per)
-                packed = faiss.rev_swig_ptr(source.get_codes(list_no), blocks * into.block_size)
-                flat = np.empty((blocks * per, size), dtype=np.uint8)
-                for block in range(blocks):
-                    packer.unpack_all(
-                        faiss.swig_ptr(packed[block * into.block_size :]), faiss.swig_ptr(flat[block * per :])
-                    )
-                codes.append(flat[:count])
-                ids.append(faiss.rev_swig_ptr(source.get_ids(list_no), count).copy())
-        if not ids:
-            continue
-        flat = np.concatenate(codes)
-        blocks = -(-len(flat) // per)
-        padded = np.zeros((blocks * per, size), dtype=np.uint8)
-        padded[: len(flat)] = flat
-        packed = np.empty(blocks * into.block_size, dtype=np.uint8)
-        for block in range(blocks):
-            packer.pack_all(
-                faiss.swig_ptr(padded[block * per :]), faiss.swig_ptr(packed[block * into.block_size :])
-            )
-        all_ids = np.concatenate(ids)
-        into.add_entries(list_no, len(all_ids), faiss.swig_ptr(all_ids), faiss.swig_ptr(packed))
-    ivf.ntotal = sum(int(s.ntotal) for s in shards)
-    index.ntotal = ivf.ntotal
 
 
 def build(args: argparse.Namespace) -> BuildFigures:

@@ -12,6 +12,7 @@ import faiss
 import numpy as np
 import pytest
 from lookalike.benchmarks import scale, scale10m
+from lookalike.benchmarks.fastscan import merge_lists
 from lookalike.benchmarks.realistic import EDITS, Fitted, real_descriptors
 from lookalike.benchmarks.scale import DIM, Mixture
 from lookalike.index.build import train_store
@@ -133,7 +134,7 @@ def test_merged_fast_scan_lists_answer_like_the_parts_together() -> None:
         part.add_with_ids(x[lo : lo + 2000], np.arange(lo, lo + 2000))
         parts.append(part)
     merged = faiss.clone_index(trained.faiss_index)
-    scale10m.merge_lists(merged, parts)
+    merge_lists(merged, parts)
     assert merged.ntotal == 6000
     queries = mixture.rows(50, 10**9)
     for index in (merged, *parts):
