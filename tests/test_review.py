@@ -110,15 +110,20 @@ def test_b_cubed() -> None:
     assert b_cubed(truth, []) == (1.0, pytest.approx((0.5 + 0.5 + 1 + 1) / 4))
 
 
+def _catalog(index_dir: Path, sscd: Embedder, images: dict[str, Image.Image]) -> None:
+    """A saved catalog of ``images`` (id -> photo, stored as JPEG q95) for the CLI to open."""
+    engine = engine_for(sscd, Index.create(index_dir, sscd.info))
+    assert engine.index is not None
+    engine.ingest([IngestItem(i, jpeg_bytes(im, 95)) for i, im in images.items()])
+    engine.index.save()
+    engine.index.close()
+
+
 def test_cli_cluster_checks_each_cluster_against_the_catalog(
     tmp_path: Path, photos: dict[str, Image.Image], capsys: pytest.CaptureFixture[str], sscd: Embedder
 ) -> None:
     index_dir = tmp_path / "index"
-    engine = engine_for(sscd, Index.create(index_dir, sscd.info))
-    assert engine.index is not None
-    engine.ingest([IngestItem("banned/coffee.jpg", jpeg_bytes(photos["coffee"], 95))])
-    engine.index.save()
-    engine.index.close()
+    _catalog(index_dir, sscd, {"banned/coffee.jpg": photos["coffee"]})
     listings = tmp_path / "listings"
     (listings / "shop").mkdir(parents=True)
     (listings / "shop" / "a.jpg").write_bytes(jpeg_bytes(EDITS["mirror"](photos["coffee"])))
@@ -152,11 +157,7 @@ def test_a_false_alarm_stays_dismissed_and_disabled_references_stay_out(
     tmp_path: Path, photos: dict[str, Image.Image], capsys: pytest.CaptureFixture[str], sscd: Embedder
 ) -> None:
     index_dir = tmp_path / "index"
-    engine = engine_for(sscd, Index.create(index_dir, sscd.info))
-    assert engine.index is not None
-    engine.ingest([IngestItem(n, jpeg_bytes(photos[n], 95)) for n in ("coffee", "astronaut")])
-    engine.index.save()
-    engine.index.close()
+    _catalog(index_dir, sscd, {n: photos[n] for n in ("coffee", "astronaut")})
     query, near_copy, other = tmp_path / "q.jpg", tmp_path / "q2.jpg", tmp_path / "crop.jpg"
     query.write_bytes(jpeg_bytes(EDITS["template"](photos["coffee"])))
     near_copy.write_bytes(jpeg_bytes(Image.open(query).convert("RGB"), 50))

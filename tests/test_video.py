@@ -17,7 +17,7 @@ import av
 import httpx
 import numpy as np
 import pytest
-from conftest import engine_for, jpeg_bytes
+from conftest import ENVELOPE_KEYS, engine_for, jpeg_bytes
 from lookalike import errors
 from lookalike.api.app import create_app
 from lookalike.api.settings import Settings
@@ -303,14 +303,7 @@ def test_picture_in_picture_is_found_by_the_frames_centre_view(clips: Clips, flo
 def test_cli_match_prints_the_video_envelope(clips: Clips, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["match", "--json", "--threads", "2", str(clips.ref), str(clips.copy)]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert list(answer) == [
-        "match",
-        "confidence",
-        "similarity_score",
-        "processing_time_ms",
-        "media_type",
-        "matched_segments",
-    ]
+    assert list(answer) == ENVELOPE_KEYS
     assert answer["match"] and answer["media_type"] == "video"
     seg = answer["matched_segments"][0]
     assert set(seg) == {"source_start", "source_end", "target_start", "target_end", "similarity_score"}
