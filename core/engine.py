@@ -158,7 +158,7 @@ class Engine:
         """The evidence that ``target`` copies ``source``: ``source`` is described as a
         reference is stored, ``target`` as a query (its views and mirror are tried).
 
-        The two images are decoded and prepared at once, the source on a helper thread."""
+        The two images are decoded and described at once, the source on a helper thread."""
         pending = self._helpers.submit(self._prepare, source, True)
         try:
             target_side = self._prepare(target, False)

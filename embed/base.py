@@ -55,6 +55,11 @@ class Embedder(ABC):
             out.append(l2_normalise(self._checked_forward(batch)))
         return np.concatenate(out)
 
+    def lane(self) -> Embedder:
+        """The embedder to use for one image at a time when several threads each describe
+        their own at once (the two sides of a pair). Itself unless a backend can do better."""
+        return self
+
     def pixels(self, image: Image.Image) -> Image.Image:
         """``image`` as the model sees it (resized to its input). :meth:`embed` does this
         itself and leaves an image that already is so as it is, so callers may do it on other

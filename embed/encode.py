@@ -34,13 +34,12 @@ def shrunk(image: Image.Image, side: int) -> Image.Image:
 
 @dataclass(frozen=True)
 class Prepared:
-    """One side of a pair, made ready for the model on any thread: ``image`` as decoded,
-    ``work`` (the working copy a reference is described from), ``pixels`` (what the model
-    sees) and the pHash pair of ``work``."""
+    """One side of a pair, described on any thread: ``image`` as decoded, ``work`` (the
+    working copy a reference is described from), its descriptor and its pHash pair."""
 
     image: Image.Image
     work: Image.Image
-    pixels: Image.Image
+    vector: np.ndarray
     phashes: tuple[np.ndarray, np.ndarray]
 
 
@@ -158,18 +157,19 @@ class Encoder:
         ]
 
     def prepare(self, image: Image.Image) -> Prepared:
-        """What :meth:`pair` needs of one image, computed without the model: Pillow releases
-        the GIL, so the two sides of a pair are prepared at once on two threads."""
+        """What :meth:`pair` needs of one image. The two sides of a pair are prepared at once
+        on two threads, each through the embedder's :meth:`~.Embedder.lane`: Pillow and the
+        model release the GIL, so one side's decoding overlaps the other's forward."""
         work = shrunk(image, REFERENCE.side)
-        return Prepared(image, work, self.embedder.pixels(work), phash_pair(work))
+        (vector,) = self.embedder.lane().embed([work])
+        return Prepared(image, work, vector, phash_pair(work))
 
     def pair(self, reference: Prepared, query: Prepared) -> tuple[Descriptor, Query]:
-        """A reference and a query, through the model in one batch; the reference's keypoints
-        are left for :meth:`keypoints` (a pair needs them only when its score is uncertain)."""
-        ref_vector, query_vector = self.embedder.embed([reference.pixels, query.pixels])
-        described = Descriptor(ref_vector, *reference.phashes, LocalFeatures.empty())
+        """A reference and a query from their prepared sides; the reference's keypoints are
+        left for :meth:`keypoints` (a pair needs them only when its score is uncertain)."""
+        described = Descriptor(reference.vector, *reference.phashes, LocalFeatures.empty())
         return described, Query(
-            Descriptor(query_vector, *query.phashes, LocalFeatures.empty()), query.image, self.embedder
+            Descriptor(query.vector, *query.phashes, LocalFeatures.empty()), query.image, self.embedder
         )
 
     @staticmethod

@@ -7,6 +7,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import (
     DATA_DIR,
@@ -155,6 +156,21 @@ def test_match_reports_the_source_error_first(engine: Engine) -> None:
         engine.match(b"", b"not an image")
     with pytest.raises(NotAnImageError):
         engine.match(b"not an image", b"")
+
+
+def test_a_pairs_sides_are_described_as_a_batch_would_be(
+    sscd: Embedder, photos: dict[str, Image.Image]
+) -> None:
+    """``match`` describes each side alone, through the embedder's single-thread lane, while
+    the other side decodes: the lane is one shared second session that gives the same
+    descriptors as the batched two-thread one, so a pair scores as search does."""
+    lane = sscd.lane()
+    assert lane is not sscd and lane.info == sscd.info
+    assert sscd.lane() is lane and lane.lane() is lane
+    images = [shrunk(photos[name], REFERENCE.side) for name in PHOTO_NAMES[:4]]
+    np.testing.assert_allclose(
+        np.concatenate([lane.embed([im]) for im in images]), sscd.embed(images), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("kind", ["t-shirt", "arrow"])
