@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,9 +133,11 @@ def decode_video(
     size: int = 224,
     scene_cuts: bool = True,
     limits: VideoLimits | None = None,
+    on_frame: Callable[[Image.Image], object] | None = None,
 ) -> DecodedVideo:
     """Sample ``source`` (bytes or a file path): frames every ``1/fps`` s from the first
-    frame, plus the first frame after each scene cut, as ``size`` x ``size`` RGB images."""
+    frame, plus the first frame after each scene cut, as ``size`` x ``size`` RGB images.
+    ``on_frame`` is given each sampled frame as soon as it is decoded."""
     limits = limits or VideoLimits()
     if fps <= 0:
         raise ValueError("fps must be positive")
@@ -164,7 +166,7 @@ def decode_video(
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise VideoDecodeError(f"{label}: not a decodable video: {exc}") from exc
     with container:
-        return _sample(container, label, sha, n_bytes, fps, size, scene_cuts, limits)
+        return _sample(container, label, sha, n_bytes, fps, size, scene_cuts, limits, on_frame)
 
 
 def _sample(
@@ -176,6 +178,7 @@ def _sample(
     size: int,
     scene_cuts: bool,
     limits: VideoLimits,
+    on_frame: Callable[[Image.Image], object] | None,
 ) -> DecodedVideo:
     import av
 
@@ -245,6 +248,8 @@ def _sample(
                 next_t = (np.floor(t * fps + 1e-6) + 1) / fps
             times.append(t)
             frames.append(frame.to_image(width=size, height=size))
+            if on_frame is not None:
+                on_frame(frames[-1])
             informative.append(float(thumb.std()) >= FLAT_STD)
     except (VideoTooLargeError, NotAVideoError):
         raise

@@ -129,6 +129,21 @@ def test_samples_at_the_rate_plus_scene_cuts(clips: Clips) -> None:
     assert every.frames_decoded == 225 and every.times.size == 36
 
 
+def test_frames_described_while_decoding_are_those_described_after(flow: VideoFlow, clips: Clips) -> None:
+    """``describe`` hands frames to the model in batches while the clip still decodes: the
+    descriptors come back in frame order, as describing the decoded clip gives them, and a
+    clip that breaks off midway still fails whole."""
+    after = flow.describe(flow.decode(clips.ref))
+    during = flow.describe(clips.ref)
+    assert len(during.times) == 18 > 2 * 8  # more than two batches are in flight
+    np.testing.assert_array_equal(during.times, after.times)
+    np.testing.assert_allclose(during.vectors, after.vectors, atol=1e-5)
+    np.testing.assert_array_equal(during.phashes, after.phashes)
+    broken = clips.faststart.read_bytes()  # its index first: a cut file still opens
+    with pytest.raises(errors.TruncatedVideoError):
+        flow.describe(broken[: len(broken) // 2])
+
+
 def audio_only(path: Path) -> Path:
     with av.open(str(path), "w") as out:
         stream = out.add_stream("mp2", rate=44100)
