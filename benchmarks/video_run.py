@@ -26,7 +26,7 @@ from ..score.decision import MATCH_THRESHOLD
 from ..video import VideoFlow, VideoIngestItem
 from .video_metrics import SegmentPred, boundary_accuracy, segment_micro_ap, video_micro_ap
 
-__all__ = ["VideoRun", "run_video_benchmark", "vpdq_scores"]
+__all__ = ["VideoRun", "run_video_benchmark", "speed_markdown", "video_speed", "vpdq_scores"]
 
 
 @dataclass
@@ -165,7 +165,7 @@ def run_video_benchmark(
         "pairs": [[q, r, s, (q, r) in truth] for (q, r), s in sorted(best.items())],
         "misses": [p for p in per_query if p["truth"] and (not p["top"] or p["top"][0][0] not in p["truth"])],
     }
-    data["speed"] = _speed(flow, [bench / "refs" / r for r in refs])
+    data["speed"] = video_speed(flow, [bench / "refs" / r for r in refs])
     if peers:
         t0 = time.perf_counter()
         try:
@@ -180,7 +180,7 @@ def run_video_benchmark(
     return VideoRun(text, data)
 
 
-def _speed(flow: VideoFlow, paths: list[Path], repeat: int = 3) -> list[dict[str, Any]]:
+def video_speed(flow: VideoFlow, paths: list[Path], repeat: int = 3) -> list[dict[str, Any]]:
     """Per clip: PyAV decoding every frame (frame threads on) against lookalike's whole
     description (decode the sampled frames, embed, hash) and, to show what dominates, its
     sampling alone (decoding and picking the frames), in seconds, each the best of
@@ -258,13 +258,18 @@ def _markdown(d: dict[str, Any]) -> str:
         "",
         "per edit (pairs at >= 0.85): " + ", ".join(f"{k} {v}" for k, v in d["per_kind"].items()),
         "",
+    ]
+    return "\n".join(lines + speed_markdown(d.get("speed", []))) + "\n"
+
+
+def speed_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """The lines of :func:`video_speed`'s table."""
+    return [
         "| clip | frames | sampled | seconds | PyAV decode all (s) | sampling (s) | lookalike (s) | ratio "
         "| x real time |",
         "|---|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [
+    ] + [
         f"| {r['clip']} ({r['size']}) | {r['frames']} | {r['sampled']} | {r['seconds']} | "
         f"{r['decode_all_s']} | {r['sample_s']} | {r['lookalike_s']} | {r['ratio']} | {r['realtime_x']} |"
-        for r in d.get("speed", [])
+        for r in rows
     ]
-    return "\n".join(lines) + "\n"

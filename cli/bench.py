@@ -16,8 +16,11 @@ from ..benchmarks.methods import DEFAULT_METHODS, METHODS, MethodOptions
 from ..benchmarks.report import write_report
 from ..benchmarks.runner import run_method
 from ..benchmarks.video_make import make_video_benchmark
-from ..benchmarks.video_run import run_video_benchmark
+from ..benchmarks.video_run import run_video_benchmark, speed_markdown, video_speed
 from ..embed.registry import MODELS
+from ..embed.video import DEFAULT_FPS
+from ..factory import open_engine
+from ..video import VideoFlow
 
 __all__ = ["configure"]
 
@@ -110,6 +113,12 @@ def cmd_run_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_video_speed(args: argparse.Namespace) -> int:
+    flow = VideoFlow(open_engine(threads=args.threads), fps=args.fps or DEFAULT_FPS)
+    print("\n".join(speed_markdown(video_speed(flow, [Path(c) for c in args.clips], args.repeat))))
+    return 0
+
+
 def configure(command: str, parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench_command", required=True)
 
@@ -198,3 +207,12 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     p.add_argument("--no-peers", action="store_true", help="skip vPDQ")
     p.set_defaults(func=cmd_run_video)
+
+    p = sub.add_parser(
+        "video-speed", help="time describing clips against PyAV decoding every frame (best of --repeat)"
+    )
+    p.add_argument("clips", nargs="+", help="video files")
+    p.add_argument("--fps", type=float, default=None, help="frames a second sampled (default: the library's)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--repeat", type=int, default=3, help="runs per clip, taken in turns (default 3)")
+    p.set_defaults(func=cmd_video_speed)

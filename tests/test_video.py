@@ -325,6 +325,21 @@ def test_cli_match_prints_the_video_envelope(clips: Clips, capsys: pytest.Captur
     assert seg["source_start"] == pytest.approx(3.0, abs=1.0)
 
 
+def test_cli_video_speed_times_a_clip_against_decoding_it(
+    clips: Clips, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lookalike bench video-speed``: one row per clip, its frames counted by decoding
+    them all, its samples at the default 2 a second plus the first frame after each cut."""
+    assert main(["bench", "video-speed", "--repeat", "1", "--threads", "2", str(clips.ref)]) == 0
+    header, _, row = capsys.readouterr().out.strip().splitlines()
+    assert header.startswith("| clip | frames | sampled | seconds |")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "ref.mp4 (320x180 h264)"
+    assert int(cells[1]) == 225 and int(cells[2]) == 18 and float(cells[3]) == pytest.approx(9.0, abs=0.05)
+    decode_all, sampling, whole, ratio = map(float, cells[4:8])
+    assert decode_all > 0 and 0 < sampling < whole and ratio == pytest.approx(whole / decode_all, rel=0.02)
+
+
 # -- index -----------------------------------------------------------------------------
 
 
