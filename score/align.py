@@ -195,8 +195,9 @@ def _segments(
         # 4. fit the line again on the frames of its longest run, and walk the fitted line
         if segments:
             first, last, _, n = max(segments, key=lambda s: s[3])
-            fitted = _theil_sen(raw, t_tgt, t_src, speed, offset, first, last, p)
-            if n >= p.fit_frames and fitted is not None:
+            enough = n >= p.fit_frames
+            fitted = _theil_sen(raw, t_tgt, t_src, speed, offset, first, last, p) if enough else None
+            if fitted is not None:
                 again = _walk(sim, raw, t_tgt, t_src, *fitted, alive, floor, p, min_frames)
                 if sum(s[3] for s in again) >= sum(s[3] for s in segments):
                     (speed, offset), segments = fitted, again
