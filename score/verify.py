@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..embed.descriptor import LocalFeatures
+from ..embed.foreground import SIDE
 from ..embed.local import orb_tools
 
 __all__ = ["NONE", "Verification", "on_object", "verify"]
@@ -127,14 +128,16 @@ def _measured(points: Inliers, scale: float) -> Verification:
 
 def on_object(found: Verification, mask: np.ndarray) -> Verification:
     """``found`` counting only the inliers on the query's object: ``mask`` (booleans, at any
-    size with the query's proportions) grown by one of its pixels, so that the corners of the
+    size with the query's proportions) grown by one pixel of a mask at
+    :data:`~lookalike.embed.foreground.SIDE` px (5 px at 640), so that the corners of the
     object's own outline stay. The coverage stays that of all the inliers: it rules out a
     transform collapsed onto one spot, as the object's inliers spread over distinct cells do,
     and a small object's inliers cover little of the image."""
     if found.points is None:
         return found
     points = found.points
-    grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    reach = max(1, round(max(mask.shape) / SIDE))
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
     (h, w), (mh, mw) = points.query_shape, grown.shape
     x = np.clip((points.query[:, 0] * mw / w).astype(int), 0, mw - 1)
     y = np.clip((points.query[:, 1] * mh / h).astype(int), 0, mh - 1)
