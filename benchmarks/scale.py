@@ -13,6 +13,13 @@ added (``efConstruction=200`` for a graph, ``k_factor_rf=8`` for a refine step).
 approximate index's search parameter is the cheapest rung of the tuning ladder that reaches
 the recall target on the synthetic queries; every figure is measured in the same process
 against the exact index built from the same vectors.
+
+``--shards N`` builds each factory as N indexes over contiguous id ranges, searched as one
+by ``faiss.IndexShards`` (:mod:`.shards`; one thread per shard inside each single query,
+whose latency is still timed one query at a time). ``--save FOLDER`` (one size, one
+``--only`` factory) keeps the build with its queries and exact answers, and measures recall
+and latency at every rung of the ladder; ``python -m lookalike.benchmarks.ladder FOLDER``
+measures them again from those files (:mod:`.ladder`), e.g. on a quiet machine.
 """
 
 from __future__ import annotations
