@@ -13,6 +13,13 @@ added (``efConstruction=200`` for a graph, ``k_factor_rf=8`` for a refine step).
 approximate index's search parameter is the cheapest rung of the tuning ladder that reaches
 the recall target on the synthetic queries; every figure is measured in the same process
 against the exact index built from the same vectors.
+
+``--shards N`` builds each factory as N indexes over contiguous id ranges, searched as one
+by ``faiss.IndexShards`` (:mod:`.shards`; one thread per shard inside each single query,
+whose latency is still timed one query at a time). ``--save FOLDER`` (one size, one
+``--only`` factory) keeps the build with its queries and exact answers, and measures recall
+and latency at every rung of the ladder; ``python -m lookalike.benchmarks.ladder FOLDER``
+measures them again from those files (:mod:`.ladder`), e.g. on a quiet machine.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import faiss
 import numpy as np
@@ -38,15 +45,29 @@ from ..index.build import build_store
 from ..index.choose import choose_index
 from ..index.tune import climb, exact_neighbours, recall_at_k
 from ..index.vectors import FaissVectorStore
+from .ladder import (
+    SHORTLIST,
+    TIME_BOX,
+    K,
+    Probe,
+    conditions,
+    original_hits,
+    rungs,
+    save_build,
+    single_seconds,
+)
+from .ladder import table as rung_table
 from .realistic import Fitted, RealSet, real_descriptors
+from .shards import ShardedStore, build_shards
+from .speed import percentile_ms
 
 __all__ = ["Mixture", "ScaleRow", "main"]
 
+#: An unsharded store or shards searched as one (:mod:`.shards`).
+Store: TypeAlias = FaissVectorStore | ShardedStore
+
 DIM = 512
 CHUNK = 50_000
-K = 10
-SHORTLIST = 50
-TIME_BOX = 30.0
 COPY_TARGET = 0.99  # what Engine.search asks the vector index for before exact re-scoring
 
 
@@ -160,25 +181,9 @@ class Base:
         return self.mixture.rows(count, self.n + 10**9)
 
 
-def _single(store: FaissVectorStore, queries: np.ndarray) -> list[float]:
-    """Seconds per single query on one thread (a service answers one request per worker), for
-    up to 500 queries or :data:`TIME_BOX` seconds."""
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    single: list[float] = []
-    for q in queries[:500]:
-        t = time.perf_counter()
-        store.search(q[None, :], K)
-        single.append(time.perf_counter() - t)
-        if sum(single) > TIME_BOX:
-            break
-    faiss.omp_set_num_threads(threads)
-    return single
-
-
-def _latencies(store: FaissVectorStore, queries: np.ndarray) -> tuple[float, float, float, float]:
-    """Single queries (see :func:`_single`), and batches of 64 on all threads."""
-    single = _single(store, queries)
+def _latencies(store: Store, queries: np.ndarray) -> tuple[float, float, float, float]:
+    """Single queries (:func:`~.ladder.single_seconds`), and batches of 64 on all threads."""
+    single = single_seconds(store, queries)
     batched: list[float] = []
     for start in range(0, len(queries) - 63, 64):
         t = time.perf_counter()
@@ -186,24 +191,26 @@ def _latencies(store: FaissVectorStore, queries: np.ndarray) -> tuple[float, flo
         batched.append(time.perf_counter() - t)
         if sum(batched) > TIME_BOX:
             break
-    return _ms(single, 50), _ms(single, 99), _ms(batched, 50), _ms(batched, 99)
+    return (
+        percentile_ms(single, 50),
+        percentile_ms(single, 99),
+        percentile_ms(batched, 50),
+        percentile_ms(batched, 99),
+    )
 
 
-def _ms(seconds: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(seconds) * 1000, q))
-
-
-def _load_times(store: FaissVectorStore, factory: str, params: str) -> tuple[int, float, float]:
-    """File size, and seconds to load it copied and memory-mapped."""
+def _load_times(store: Store, factory: str, params: str) -> tuple[int, float, float]:
+    """File size (all shards'), and seconds to load it copied and memory-mapped."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "v.faiss"
+        path = Path(tmp) / "v"
         store.write(path)
         times = []
         for mmap in (False, True):
             t = time.perf_counter()
-            FaissVectorStore.read(path, factory, params, mmap=mmap)
+            type(store).read(path, factory, params, mmap=mmap)
             times.append(time.perf_counter() - t)
-        return path.stat().st_size, times[0], times[1]
+        size = sum(f.stat().st_size for f in [path, *path.glob("*")] if f.is_file())
+        return size, times[0], times[1]
 
 
 def measure(
@@ -217,15 +224,24 @@ def measure(
     real_truth: np.ndarray,
     originals: np.ndarray,
     target: float,
-) -> ScaleRow:
-    store, report = build_store(factory, DIM, base.batches, train_size, search_params=build_params)
+    shards: int = 1,
+) -> tuple[ScaleRow, Store]:
+    """The row of ``factory`` built over ``base`` (in ``shards`` id ranges searched as one when
+    more than one), and the store."""
+    start = time.perf_counter()
+    store: Store
+    if shards > 1:
+        store, trained_on = build_shards(factory, DIM, base.batches, base.n, shards, train_size, build_params)
+    else:
+        store, report = build_store(factory, DIM, base.batches, train_size, search_params=build_params)
+        trained_on = report.train_size
+    build_s = time.perf_counter() - start
     params, recall = climb(store, lambda: recall_at_k(store.search(queries, K)[1], truth, K), target)
     in50 = recall_at_k(store.search(queries, SHORTLIST)[1], truth, K)
     real = original = real_params = real_recall = copy_params = copy_hit = copy_p50 = None
 
     def originals_found() -> float:
-        found = store.search(real_queries, K)[1]
-        return float(np.mean([o in row for o, row in zip(originals, found, strict=True)]))
+        return original_hits(store.search(real_queries, K)[1], originals)
 
     if len(real_queries):
         real = recall_at_k(store.search(real_queries, K)[1], real_truth, K)
@@ -234,15 +250,15 @@ def measure(
             store, lambda: recall_at_k(store.search(real_queries, K)[1], real_truth, K), target
         )
         copy_params, copy_hit = climb(store, originals_found, COPY_TARGET)
-        copy_p50 = _ms(_single(store, queries), 50)
+        copy_p50 = percentile_ms(single_seconds(store, queries), 50)
         store.set_search_params(params)
     p50, p99, b50, b99 = _latencies(store, queries)
     size, load, mmap_load = _load_times(store, factory, params)
-    return ScaleRow(
+    row = ScaleRow(
         base.n,
-        factory,
-        report.seconds,
-        report.train_size,
+        factory if shards == 1 else f"{shards} x {factory}",
+        build_s,
+        trained_on,
         size / base.n,
         params,
         recall,
@@ -261,6 +277,7 @@ def measure(
         copy_hit,
         copy_p50,
     )
+    return row, store
 
 
 def factories(n: int) -> list[tuple[str, int]]:
@@ -305,7 +322,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--max-train", type=int, default=None, help="cap training samples (k-means time grows with them)"
     )
+    parser.add_argument(
+        "--shards", type=int, default=1, help="split the vectors into this many indexes searched as one"
+    )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        help="write the build, its queries and their exact answers here, and measure every rung "
+        "(one size and one --only factory); re-measure later with python -m lookalike.benchmarks.ladder",
+    )
     args = parser.parse_args(argv)
+    if args.save and (len(args.sizes) != 1 or not args.only or len(args.only) != 1):
+        parser.error("--save takes one size and one --only factory")
 
     real = real_descriptors(args.real, args.cache) if args.real else RealSet.empty(DIM)
     real_edited = real.copies
@@ -329,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             train = min(train, args.max_train or train)
             originals = base.real_ids[real.owner]
-            row = measure(
+            row, store = measure(
                 base,
                 factory,
                 train,
@@ -340,17 +369,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 real_truth,
                 originals,
                 args.target,
+                args.shards,
             )
             rows.append(row)
             print(json.dumps(asdict(row)), flush=True)
             if args.json:
                 with args.json.open("a") as fh:
                     fh.write(json.dumps(asdict(row)) + "\n")
+            if args.save:
+                probe = Probe(queries, truth, real_edited, real_truth, originals)
+                _save_and_climb(args.save, store, probe, row, args, header)
     if args.out:
         with args.out.open("a") as fh:
             fh.write(header + "\n\n" + table(rows) + "\n")
     print(table(rows))
     return 0
+
+
+def _save_and_climb(
+    folder: Path, store: Store, probe: Probe, row: ScaleRow, args: argparse.Namespace, header: str
+) -> None:
+    """Save the build for :mod:`.ladder` and measure every rung of it now (rungs.jsonl)."""
+    meta = {"factory": args.only[0], "n": row.n, "shards": args.shards, "seed": args.seed}
+    save_build(
+        folder, store, probe, meta | {"build_params": args.build_params, "row": asdict(row), "run": header}
+    )
+    measured = f"{header}; {conditions()}"
+    steps = rungs(store, probe)
+    with (folder / "rungs.jsonl").open("a") as fh:
+        fh.writelines(json.dumps({"measured": measured, **asdict(step)}) + "\n" for step in steps)
+    print(rung_table(steps), flush=True)
 
 
 def table(rows: Sequence[ScaleRow]) -> str:
