@@ -27,15 +27,10 @@ from ..errors import IndexCorruptError, IndexStoreError
 from .atomic import atomic_write
 from .base import StoreStats, VectorStore
 
-__all__ = ["BUILD_EFFORT", "FaissVectorStore", "single_threaded"]
+__all__ = ["FaissVectorStore", "single_threaded"]
 
 # faiss's bundled stubs lack the SWIG classes and overloads used here.
 _faiss: Any = faiss
-
-#: ``efConstruction`` of a new HNSW graph. FAISS's default of 40 left a 1M graph stalled at
-#: recall@10 0.742; 200 reached 0.956, for 2.2x the build time (benchmarks/RESULTS.md, "The
-#: 1M gap"). Search parameters given with the factory may still set it.
-BUILD_EFFORT = 200
 
 #: The largest id FAISS hands back for a live vector; tombstones are -1.
 _MAX_ID = (1 << 62) - 1
@@ -65,11 +60,7 @@ class FaissVectorStore(VectorStore):
             index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
             raise IndexStoreError(f"FAISS cannot build {factory!r}: {exc}") from exc
-        index = _with_ids(index)
-        graph = _graph_inside(index)
-        if graph is not None:
-            graph.hnsw.efConstruction = BUILD_EFFORT
-        self._setup(index, factory, search_params, mapped=False)
+        self._setup(_with_ids(index), factory, search_params, mapped=False)
 
     def _setup(self, index: Any, factory: str, search_params: str, mapped: bool) -> None:
         self.dim = int(index.d)
