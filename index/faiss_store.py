@@ -27,10 +27,15 @@ from ..errors import IndexCorruptError, IndexStoreError
 from .atomic import atomic_write
 from .base import StoreStats, VectorStore
 
-__all__ = ["FaissVectorStore", "single_threaded"]
+__all__ = ["BUILD_EFFORT", "FaissVectorStore", "single_threaded"]
 
 # faiss's bundled stubs lack the SWIG classes and overloads used here.
 _faiss: Any = faiss
+
+#: ``efConstruction`` of a new HNSW graph. FAISS's default of 40 left a 1M graph stalled at
+#: recall@10 0.742; 200 reached 0.956, for 2.2x the build time (benchmarks/RESULTS.md, "The
+#: 1M gap"). Search parameters given with the factory may still set it.
+BUILD_EFFORT = 200
 
 #: The largest id FAISS hands back for a live vector; tombstones are -1.
 _MAX_ID = (1 << 62) - 1
@@ -60,7 +65,11 @@ class FaissVectorStore(VectorStore):
             index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
             raise IndexStoreError(f"FAISS cannot build {factory!r}: {exc}") from exc
-        self._setup(_with_ids(index), factory, search_params, mapped=False)
+        index = _with_ids(index)
+        graph = _graph_inside(index)
+        if graph is not None:
+            graph.hnsw.efConstruction = BUILD_EFFORT
+        self._setup(index, factory, search_params, mapped=False)
 
     def _setup(self, index: Any, factory: str, search_params: str, mapped: bool) -> None:
         self.dim = int(index.d)
@@ -124,14 +133,18 @@ class FaissVectorStore(VectorStore):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, len(self) or 1))
         q = np.ascontiguousarray(queries, dtype=np.float32)
-        if not self._dead or self._graph is None:
+        ef = self._graph.hnsw.efSearch if self._graph is not None else 0
+        if self._graph is None or (not self._dead and k <= ef):
             scores, ids = self._index.search(q, k)
             return scores, ids
-        # Skip tombstones inside the graph walk, so that k live results come back.
+        # A graph walk keeps at most efSearch candidates, so a search for more results (one
+        # going deeper past disabled references) walks at least k; and tombstones are
+        # skipped inside the walk, so that k live results come back.
         params = _faiss.SearchParametersHNSW()
-        params.efSearch = self._graph.hnsw.efSearch
+        params.efSearch = max(ef, k)
         live = faiss.IDSelectorRange(0, _MAX_ID)
-        params.sel = live
+        if self._dead:
+            params.sel = live
         scores, ids = self._index.search(q, k, params=params)
         return scores, ids
 
