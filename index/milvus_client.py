@@ -54,6 +54,9 @@ _UNAVAILABLE_WORDS = (
     "not loaded",
     "channel not available",
     "shard leader",
+    # A restarted server loads its collections again before it answers searches.
+    "loading collection",
+    "retry timeout",
 )
 
 

@@ -215,6 +215,28 @@ def test_a_replica_with_another_embedder_is_refused(
         create_index(tmp_path / "two", other, store=store)
 
 
+def test_a_server_still_loading_its_collections_is_unavailable_not_an_error(
+    milvus_server: LocalMilvus,
+) -> None:
+    """Right after a restart the server answers, but a search waits for its collections to
+    load and gives up: that is a 503 to retry, not a broken index (a CI run once saw 500)."""
+    from lookalike.index.milvus_client import MilvusConnection
+    from lookalike.index.uri import parse_store
+    from pymilvus.exceptions import MilvusException
+
+    def still_loading(_: object) -> None:
+        raise MilvusException(
+            code=1,
+            message="[load_collection] Retry timeout: 5.0s, message=[wait_for_loading_collection] "
+            "Retry timeout: 5.0s, message=wait for loading collection timeout, collection: c",
+        )
+
+    connection = MilvusConnection(parse_store(_shared_store(milvus_server)), pauses=(0.0, 0.0))
+    with pytest.raises(StoreUnavailableError) as caught:
+        connection.call("search", still_loading)
+    assert caught.value.http_status == 503 and "3 tries" in str(caught.value)
+
+
 def test_an_unreachable_server_is_unavailable_not_an_error(tmp_path: Path, sscd: Embedder) -> None:
     with pytest.raises(StoreUnavailableError) as caught:
         create_index(tmp_path / "x", sscd.info, store=f"milvus://127.0.0.1:{free_port()}/nobody")
