@@ -75,16 +75,14 @@ class MilvusCatalog:
         params = MilvusClient.prepare_index_params()
         params.add_index(field_name="phash", index_type="BIN_FLAT", metric_type="HAMMING")
         properties = {"lookalike.manifest": json.dumps(manifest.to_json())}
-        self._conn.call(
+        self._conn.invoke(
             "create_collection",
-            lambda c: c.create_collection(
-                self.collection,
-                schema=schema,
-                index_params=params,
-                consistency_level=self._consistency,
-                properties=properties,
-                timeout=SLOW_CALL_TIMEOUT,
-            ),
+            self.collection,
+            schema=schema,
+            index_params=params,
+            consistency_level=self._consistency,
+            properties=properties,
+            timeout=SLOW_CALL_TIMEOUT,
         )
         self.load()
 
