@@ -22,19 +22,17 @@ import functools
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .embed.base import Embedder
 from .embed.descriptor import Descriptor, LocalFeatures
 from .embed.hashes import phash_pair
 from .embed.video import DEFAULT_FPS, DecodedVideo, VideoLimits, decode_video, is_video
-from .embed.views import query_views
 from .engine import Engine, Hit, IngestOutcome
 from .errors import EmptyVideoError, LookalikeError
 from .index.catalog import NewItem, Record
@@ -45,6 +43,7 @@ from .score.align import Alignment, AlignParams, align
 from .score.calibration import video_calibration_for
 from .score.decision import MatchResult
 from .score.scorer import Scorer
+from .video_descriptor import Described, FrameBatches, VideoDescriptor
 
 __all__ = [
     "FRAME_SEP",
@@ -57,60 +56,6 @@ __all__ = [
 ]
 
 Source = bytes | str | Path
-
-
-@dataclass(frozen=True)
-class VideoDescriptor:
-    """A video as sampled frames: times (s), unit vectors, pHashes, which frames carry
-    content, and the stream's facts."""
-
-    times: np.ndarray
-    vectors: np.ndarray
-    phashes: np.ndarray
-    phashes_mirror: np.ndarray
-    informative: np.ndarray
-    duration: float
-    fps: float = 0.0
-    width: int = 0
-    height: int = 0
-    sha256: str = ""
-    n_bytes: int = 0
-    #: The frames' centre views (:mod:`lookalike.embed.views`), once described: a copy shown
-    #: picture-in-picture sits there.
-    views: np.ndarray | None = None
-    #: The sampled frames, kept by a query (:meth:`VideoFlow.describe`) until its views are
-    #: described.
-    frames: Sequence[Image.Image] = field(default=(), repr=False, compare=False)
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-    def with_views(self, embedder: Embedder) -> VideoDescriptor:
-        """This video with its frames' centre views described (once; a stored video, which
-        keeps no pixels, stays as it is)."""
-        if self.views is not None or not self.frames:
-            return self
-        centres = [query_views(frame)[0].image for frame in self.frames]
-        return replace(self, views=embedder.embed(centres), frames=())
-
-    @classmethod
-    def from_records(cls, records: Sequence[Record]) -> VideoDescriptor:
-        """A stored video, from its frame records."""
-        records = sorted(records, key=lambda r: float(r.metadata.get("t", 0.0)))
-        meta = records[0].metadata if records else {}
-        return cls(
-            times=np.array([float(r.metadata["t"]) for r in records]),
-            vectors=np.stack([r.descriptor.vector for r in records]) if records else np.zeros((0, 1)),
-            phashes=np.stack([r.descriptor.phash for r in records])
-            if records
-            else np.zeros((0, 8), np.uint8),
-            phashes_mirror=np.stack([r.descriptor.phash_mirror for r in records])
-            if records
-            else np.zeros((0, 8), np.uint8),
-            informative=np.ones(len(records), dtype=bool),
-            duration=float(meta.get("duration", 0.0)),
-            sha256=str(meta.get("video_sha256", "")),
-        )
 
 
 @dataclass(frozen=True)
@@ -150,42 +95,6 @@ class VideoIngestItem:
     origin: str | None = None
 
 
-class _FrameBatches:
-    """Sampled frames handed to ``describe`` in batches as they are decoded, in order. A
-    batch is smaller than a model batch so that the model starts early on a short clip (a
-    5 s clip at 2 fps has 11 frames); batches of 8 cost the model what 16 do per frame."""
-
-    SIZE = 8
-
-    def __init__(
-        self,
-        describe: Callable[[Sequence[Image.Image]], tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]],
-        pool: ThreadPoolExecutor,
-    ) -> None:
-        self._describe, self._pool = describe, pool
-        self._batch: list[Image.Image] = []
-        self._pending: list[Future[tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]]] = []
-
-    def add(self, frame: Image.Image) -> None:
-        self._batch.append(frame)
-        if len(self._batch) == self.SIZE:
-            self._submit()
-
-    def _submit(self) -> None:
-        if self._batch:
-            self._pending.append(self._pool.submit(self._describe, self._batch))
-            self._batch = []
-
-    def cancel(self) -> None:
-        for pending in self._pending:
-            pending.cancel()
-
-    def result(self) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        self._submit()
-        parts = [pending.result() for pending in self._pending]
-        return np.concatenate([p[0] for p in parts]), [h for p in parts for h in p[1]]
-
-
 class VideoFlow:
     """Video verbs over an :class:`Engine`: ``describe``, ``match``, ``ingest``, ``search``
     and ``search_image`` (an image query whose hits may be videos)."""
@@ -218,7 +127,7 @@ class VideoFlow:
         if isinstance(source, DecodedVideo):
             video, (vectors, hashes) = source, self._described(source.frames)
         else:
-            batches = _FrameBatches(self._described, self._describer)
+            batches = FrameBatches(self._described, self._describer)
             try:
                 video = decode_video(
                     source, fps=self.fps, size=self.size, limits=self.limits, on_frame=batches.add
@@ -242,9 +151,7 @@ class VideoFlow:
             frames=video.frames if query else (),
         )
 
-    def _described(
-        self, frames: Sequence[Image.Image]
-    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    def _described(self, frames: Sequence[Image.Image]) -> Described:
         return self.engine.embedder.embed(frames), [phash_pair(frame) for frame in frames]
 
     @functools.cached_property
