@@ -49,6 +49,7 @@ Pure numpy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -339,6 +340,23 @@ def _support(
     return float(np.clip(along[alive] - floor, 0, None).sum())
 
 
+def _band_peaks(
+    values: np.ndarray,
+    t_tgt: np.ndarray,
+    t_src: np.ndarray,
+    speed: float,
+    offset: float,
+    tol: float,
+    rows: Iterable[int],
+) -> list[tuple[int, int]]:
+    """``(row, column)`` of each of ``rows`` that has a source sample within ``tol`` of the
+    line, at its best value there."""
+    expect = speed * t_tgt + offset
+    lo = np.searchsorted(t_src, expect - tol, side="left")
+    hi = np.searchsorted(t_src, expect + tol, side="right")
+    return [(int(i), int(lo[i] + np.argmax(values[i, lo[i] : hi[i]]))) for i in rows if hi[i] > lo[i]]
+
+
 def _refit(
     sim: np.ndarray,
     t_tgt: np.ndarray,
@@ -350,12 +368,8 @@ def _refit(
     p: AlignParams,
 ) -> tuple[float, float] | None:
     """The line through each live row's best source frame within ``tol`` of a line."""
-    expect = speed * t_tgt + offset
-    lo = np.searchsorted(t_src, expect - p.tol, side="left")
-    hi = np.searchsorted(t_src, expect + p.tol, side="right")
     xs, ys, ws = [], [], []
-    for i in np.flatnonzero(alive & (hi > lo)):
-        j = lo[i] + int(np.argmax(sim[i, lo[i] : hi[i]]))
+    for i, j in _band_peaks(sim, t_tgt, t_src, speed, offset, p.tol, np.flatnonzero(alive)):
         if sim[i, j] >= floor:
             xs.append(t_tgt[i])
             ys.append(t_src[j])
@@ -381,13 +395,9 @@ def _theil_sen(
     """The line through the best source instants of target frames ``first..last`` (each
     frame's best raw cosine within ``tol`` of a line, between samples by a parabola), by
     the median of the pairwise slopes and then the median offset."""
-    expect = speed * t_tgt + offset
-    lo = np.searchsorted(t_src, expect - p.tol, side="left")
-    hi = np.searchsorted(t_src, expect + p.tol, side="right")
     xs, ys = [], []
-    for i in range(first, last + 1):
-        if hi[i] > lo[i] and raw[i].max() > 0:
-            j = lo[i] + int(np.argmax(raw[i, lo[i] : hi[i]]))
+    for i, j in _band_peaks(raw, t_tgt, t_src, speed, offset, p.tol, range(first, last + 1)):
+        if raw[i].max() > 0:
             xs.append(t_tgt[i])
             ys.append(_peak_time(raw[i], t_src, j))
     x, y = np.array(xs), np.array(ys)
