@@ -142,8 +142,8 @@ class FaissVectorStore(VectorStore):
         # skipped inside the walk, so that k live results come back.
         params = _faiss.SearchParametersHNSW()
         params.efSearch = max(ef, k)
-        live = faiss.IDSelectorRange(0, _MAX_ID)
         if self._dead:
+            live = faiss.IDSelectorRange(0, _MAX_ID)  # held here: params does not own it
             params.sel = live
         scores, ids = self._index.search(q, k, params=params)
         return scores, ids
