@@ -143,6 +143,18 @@ def test_samples_at_the_rate_plus_scene_cuts(clips: Clips) -> None:
     assert every.frames_decoded == 225 and every.times.size == 36
 
 
+def test_sampled_frames_are_those_a_full_decode_gives(clips: Clips) -> None:
+    # sampling leaves frames undecoded (those no other frame refers to); the ones it keeps
+    # must be the very pictures a full decode gives. A lossy shortcut in decoding (skipping
+    # the deblocking filter, measured here) costs recall on low-bitrate copies.
+    video = decode_video(clips.ref, size=224)
+    assert video.frames_decoded < 225
+    with av.open(str(clips.ref)) as container:
+        full = {round(float(f.time), 3): f.to_image(width=224, height=224) for f in container.decode(video=0)}
+    for t, frame in zip(video.times, video.frames, strict=True):
+        assert np.array_equal(np.asarray(frame), np.asarray(full[round(float(t), 3)]))
+
+
 def test_frames_described_while_decoding_are_those_described_after(flow: VideoFlow, clips: Clips) -> None:
     """``describe`` hands frames to the model in batches while the clip still decodes: the
     descriptors come back in frame order, as describing the decoded clip gives them, and a
