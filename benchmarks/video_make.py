@@ -16,6 +16,11 @@ from scikit-image's photographs, panned and zoomed (Ken Burns), never from a ref
 Natural copies are the corpus' own copies (manifest ``role=copy``); their segments are not
 known, so they count at video level only. References are split into ``fit`` (calibration)
 and ``test`` (reported) by a hash of their id, and their queries follow them.
+
+Several folders of originals may be given (the shared corpus and ``data/fetch-more-video``'s
+clips). Each reference draws its edits from a random generator seeded by its own id, and
+the unrelated clips from one of their own, so adding or removing a clip leaves every other
+query as it was.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import random
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -196,29 +202,40 @@ def _read_manifest(originals: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def make_video_benchmark(
-    originals: str | Path, out: str | Path, *, seed: int = 0, queries_per_ref: int = 8, unrelated: int = 12
+    originals: str | Path | Sequence[str | Path],
+    out: str | Path,
+    *,
+    seed: int = 0,
+    queries_per_ref: int = 8,
+    unrelated: int = 12,
 ) -> dict[str, Any]:
-    originals, out = Path(originals), Path(out)
-    rng = random.Random(seed)
-    refs, natural = _read_manifest(originals)
+    folders = [Path(originals)] if isinstance(originals, str | Path) else [Path(f) for f in originals]
+    out = Path(out)
+    refs: list[tuple[Path, str]] = []
+    natural: dict[str, tuple[Path, str]] = {}
+    for folder in folders:
+        found, copies = _read_manifest(folder)
+        refs += [(folder, ref) for ref in found]
+        natural.update({copy: (folder, ref) for copy, ref in copies.items()})
+    ids = [ref.replace("/", "__") for _, ref in refs]
+    if len(set(ids)) < len(ids):
+        raise ValueError("two folders of originals hold a clip at the same path")
     (out / "refs").mkdir(parents=True, exist_ok=True)
     (out / "queries").mkdir(parents=True, exist_ok=True)
     photos = _photos()
     manifest: dict[str, Any] = {"references": [], "queries": [], "seed": seed}
     combos = [(t, s) for t in TEMPORAL for s in SPATIAL]
-    rng.shuffle(combos)
-    combo_at = 0
-    for ref in refs:
-        src = originals / ref
-        shutil.copyfile(src, out / "refs" / ref.replace("/", "__"))
-        ref_id = ref.replace("/", "__")
+    for (folder, ref), ref_id in sorted(zip(refs, ids, strict=True), key=lambda r: r[1]):
+        rng = random.Random(f"{seed}/{ref_id}")
+        src = folder / ref
+        shutil.copyfile(src, out / "refs" / ref_id)
         split = _split(ref_id)
         clip = _load(src)
         manifest["references"].append({"id": ref_id, "duration": round(clip.duration, 3), "split": split})
         h, w = clip.frames[0].shape[:2]
+        edits = rng.sample(combos, len(combos))
         for q in range(queries_per_ref):
-            temporal, spatial = combos[combo_at % len(combos)]
-            combo_at += 1
+            temporal, spatial = edits[q % len(edits)]
             qid = f"{ref_id}.q{q}.{temporal}-{spatial}"
             speed = rng.choice([0.5, 0.75, 1.5, 2.0]) if temporal == "speed" else 1.0
             fps = rng.choice([12.0, 15.0, 30.0, 50.0]) if temporal == "fps" else 25.0
@@ -279,9 +296,9 @@ def make_video_benchmark(
                     "truth": truth,
                 }
             )
-    for copy, ref in sorted(natural.items()):
+    for copy, (folder, ref) in sorted(natural.items()):
         qid = "natural__" + copy.replace("/", "__")
-        shutil.copyfile(originals / copy, out / "queries" / qid)
+        shutil.copyfile(folder / copy, out / "queries" / qid)
         ref_id = ref.replace("/", "__")
         manifest["queries"].append(
             {
@@ -291,6 +308,7 @@ def make_video_benchmark(
                 "truth": [[ref_id, None, None, None, None]],
             }
         )
+    rng = random.Random(f"{seed}/unrelated")
     for u in range(unrelated):
         photo = photos[u % len(photos)]
         clip = _pan(photo, rng.uniform(4, 10), rng, (WORK_WIDTH, 270))

@@ -243,12 +243,13 @@ def _per_kind(
 
 def _markdown(d: dict[str, Any]) -> str:
     good, found = d["boundaries_within_1s"]
+    vpdq = d.get("vpdq_video_uap")
     lines = [
         f"split: {d['split']}, {d['queries']} queries, {d['true_pairs']} true pairs",
         "",
         "| metric | lookalike | vPDQ |",
         "|---|---|---|",
-        f"| video-level µAP | {d['video_uap']:.4f} | {d.get('vpdq_video_uap')} |",
+        f"| video-level µAP | {d['video_uap']:.4f} | {'not run' if vpdq is None else vpdq} |",
         f"| segment-level µAP | {d['segment_uap']:.4f} | - |",
         f"| recall at 0.85 (pairs) | {d['recall_at_085']:.4f} | - |",
         f"| false positives >= 0.85 | {len(d['false_positives_at_085'])} | - |",

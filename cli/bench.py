@@ -192,7 +192,13 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_background)
 
     p = sub.add_parser("make-video", help="write a video benchmark (references, edited queries, segments)")
-    p.add_argument("--originals", required=True, help="folder of reference clips (manifest.csv optional)")
+    p.add_argument(
+        "--originals",
+        required=True,
+        nargs="+",
+        help="folders of reference clips (each with a manifest.csv or not), e.g. the corpus' and "
+        "data/fetch-more-video's",
+    )
     p.add_argument("--out", required=True, help="new benchmark folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--queries-per-ref", type=int, default=8, help="edited queries per reference (default 8)")
