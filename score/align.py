@@ -71,6 +71,11 @@ class AlignParams:
     margin: float = 0.02
     slack: float = 0.03
     fit_frames: int = 5
+    # support a line gives up per octave of speed change (:func:`_prior`): in the vote a
+    # tie-breaker; in the choice among a cell's candidate lines a prior that most copies
+    # keep their speed (fitted on the benchmark's fit split, data/README.md "Speed prior")
+    vote_prior: float = 0.03
+    choice_prior: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ def _segments(
         r, c, w = rows[live], cols[live], weights[live]
         if len(r) < min_frames:
             break
-        speed, offset, votes = _peak(t_tgt[r], t_src[c], w, speeds, p.tol)
+        speed, offset, votes = _peak(t_tgt[r], t_src[c], w, speeds, p.tol, p.vote_prior)
         if votes <= 0:
             break
         peak_speed, peak_offset = speed, offset
@@ -188,7 +193,8 @@ def _segments(
         speed, offset = max(
             lines,
             key=lambda line: (
-                _support(sim, t_tgt, t_src, line[0], line[1], alive, floor, tight) * _prior(line[0])
+                _support(sim, t_tgt, t_src, line[0], line[1], alive, floor, tight)
+                * _prior(line[0], p.choice_prior)
             ),
         )
         # 3. walk along the line
@@ -285,7 +291,7 @@ def _join(
 
 
 def _peak(
-    tt: np.ndarray, ts: np.ndarray, w: np.ndarray, speeds: np.ndarray, tol: float
+    tt: np.ndarray, ts: np.ndarray, w: np.ndarray, speeds: np.ndarray, tol: float, prior: float
 ) -> tuple[float, float, float]:
     """The (speed, offset) cell with the most vote weight (offset bins of ``tol`` seconds,
     each counted with its two neighbours so that a line on a bin edge is not split)."""
@@ -298,7 +304,7 @@ def _peak(
         smooth = hist.astype(np.float64)
         smooth[1:] += hist[:-1]
         smooth[:-1] += hist[1:]
-        smooth *= _prior(float(s))
+        smooth *= _prior(float(s), prior)
         i = int(np.argmax(smooth))
         if smooth[i] > best[2]:
             in_cell = np.abs(bins - i) <= 1
@@ -307,10 +313,10 @@ def _peak(
     return best
 
 
-def _prior(speed: float) -> float:
-    """A tie-breaker for unchanged speed (static footage fits every speed): 2x or 0.5x
-    needs 3 % more support."""
-    return 1.0 - 0.03 * abs(float(np.log2(speed)))
+def _prior(speed: float, per_octave: float) -> float:
+    """Slow or static footage fits many speeds about as well as the true one; with
+    ``per_octave`` 0.2 a line at 2x or 0.5x needs 1.25 times the support of one at 1x."""
+    return 1.0 - per_octave * abs(float(np.log2(speed)))
 
 
 def _along(
