@@ -20,7 +20,10 @@ How (Hough-style voting, then a walk along the line):
    ``margin`` above the background, weighted by how far above; each vote lands in the
    (speed, offset) cell it implies, for speeds on a log grid over [``min_speed``,
    ``max_speed``] and offsets in ``tol``-second bins;
-2. the strongest cell gives a line; a least-squares fit on the votes near it refines it;
+2. the strongest cell gives candidate lines (its own, a least-squares fit on the votes near
+   it, speed 1 through the same point, and each one refitted on its rows' best frames);
+   the one with the most support, weighed by a prior that most copies keep their speed
+   (``choice_prior``), is kept;
 3. along that line each target frame takes the best raw cosine within ``tol`` seconds of
    where the line puts it in the source; a frame is on the copy when that is at least
    ``min_cos`` and within ``slack`` of the frame's best anywhere (a frame of another copied
