@@ -52,10 +52,11 @@ Pure numpy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from .lines import along, prior, refit, support, theil_sen, vote, weighted_line
 
 __all__ = ["AlignParams", "Alignment", "align", "distinct"]
 
@@ -74,7 +75,7 @@ class AlignParams:
     margin: float = 0.02
     slack: float = 0.03
     fit_frames: int = 5
-    # support a line gives up per octave of speed change (:func:`_prior`): in the vote a
+    # support a line gives up per octave of speed change (:func:`~.lines.prior`): in the vote a
     # tie-breaker; in the choice among a cell's candidate lines a prior that most copies
     # keep their speed (fitted on the benchmark's fit split, data/README.md "Speed prior")
     vote_prior: float = 0.03
@@ -171,7 +172,7 @@ def _segments(
         r, c, w = rows[live], cols[live], weights[live]
         if len(r) < min_frames:
             break
-        speed, offset, votes = _peak(t_tgt[r], t_src[c], w, speeds, p.tol, p.vote_prior)
+        speed, offset, votes = vote(t_tgt[r], t_src[c], w, speeds, p.tol, p.vote_prior)
         if votes <= 0:
             break
         peak_speed, peak_offset = speed, offset
@@ -180,24 +181,23 @@ def _segments(
         # fits many speeds equally: the prior and the speed-1 candidate keep it at 1.
         lines = [(speed, offset)]
         near = np.abs(t_src[c] - (speed * t_tgt[r] + offset)) <= p.tol
-        if near.sum() >= 3 and np.ptp(t_tgt[r][near]) > 0:
-            fit_speed, fit_offset = np.polyfit(t_tgt[r][near], t_src[c][near], 1, w=w[near])
-            if p.min_speed * 0.9 <= fit_speed <= p.max_speed * 1.1:
-                lines.append((float(fit_speed), float(fit_offset)))
+        fitted = weighted_line(t_tgt[r][near], t_src[c][near], w[near], p.min_speed, p.max_speed)
+        if fitted is not None:
+            lines.append(fitted)
         if near.any():
             mid = float(np.average(t_tgt[r][near], weights=w[near]))
             lines.append((1.0, speed * mid + offset - mid))
         # each row's best frame near the line, fitted again (the votes are top-k, this is top-1)
         for line in list(lines):
-            refit = _refit(sim, t_tgt, t_src, line[0], line[1], alive, floor, p)
-            if refit is not None:
-                lines.append(refit)
+            again = refit(sim, t_tgt, t_src, *line, alive, floor, p.tol, p.min_speed, p.max_speed)
+            if again is not None:
+                lines.append(again)
         tight = max(_step(t_src) / 2, 0.1)
         speed, offset = max(
             lines,
             key=lambda line: (
-                _support(sim, t_tgt, t_src, line[0], line[1], alive, floor, tight)
-                * _prior(line[0], p.choice_prior)
+                support(sim, t_tgt, t_src, line[0], line[1], alive, floor, tight)
+                * prior(line[0], p.choice_prior)
             ),
         )
         # 3. walk along the line
@@ -206,11 +206,26 @@ def _segments(
         if segments:
             first, last, _, n = max(segments, key=lambda s: s[3])
             enough = n >= p.fit_frames
-            fitted = _theil_sen(raw, t_tgt, t_src, speed, offset, first, last, p) if enough else None
+            fitted = (
+                theil_sen(
+                    raw,
+                    t_tgt,
+                    t_src,
+                    speed,
+                    offset,
+                    range(first, last + 1),
+                    p.tol,
+                    p.fit_frames,
+                    p.min_speed,
+                    p.max_speed,
+                )
+                if enough
+                else None
+            )
             if fitted is not None:
-                again = _walk(sim, raw, t_tgt, t_src, *fitted, alive, floor, p, min_frames)
-                if sum(s[3] for s in again) >= sum(s[3] for s in segments):
-                    (speed, offset), segments = fitted, again
+                walked = _walk(sim, raw, t_tgt, t_src, *fitted, alive, floor, p, min_frames)
+                if sum(s[3] for s in walked) >= sum(s[3] for s in segments):
+                    (speed, offset), segments = fitted, walked
         if not segments:
             # no run on this line: drop its votes and the cell's, and try the next cell
             on_line = (np.abs(t_src[cols] - (speed * t_tgt[rows] + offset)) <= p.tol) | (
@@ -278,8 +293,8 @@ def _join(
         return None
     rows = (t_tgt >= a.target_start) & (t_tgt <= b.target_end) & (raw.max(axis=1) > 0)
     offset = a.source_start - speed * a.target_start
-    along = _along(raw[rows], t_tgt[rows], t_src, speed, offset, p.tol)
-    cos = float(along.mean()) if len(along) else 0.0
+    on_line = along(raw[rows], t_tgt[rows], t_src, speed, offset, p.tol)
+    cos = float(on_line.mean()) if len(on_line) else 0.0
     if cos < min(a.cosine, b.cosine) - p.slack:
         return None
     return Alignment(
@@ -291,148 +306,6 @@ def _join(
         frames=a.frames + b.frames,
         speed=round(speed, 3),
     )
-
-
-def _peak(
-    tt: np.ndarray, ts: np.ndarray, w: np.ndarray, speeds: np.ndarray, tol: float, prior: float
-) -> tuple[float, float, float]:
-    """The (speed, offset) cell with the most vote weight (offset bins of ``tol`` seconds,
-    each counted with its two neighbours so that a line on a bin edge is not split)."""
-    best = (1.0, 0.0, 0.0)
-    for s in speeds:
-        off = ts - s * tt
-        lo = off.min() - tol
-        bins = np.floor((off - lo) / tol).astype(np.int64)
-        hist = np.bincount(bins, weights=w, minlength=int(bins.max()) + 3)
-        smooth = hist.astype(np.float64)
-        smooth[1:] += hist[:-1]
-        smooth[:-1] += hist[1:]
-        smooth *= _prior(float(s), prior)
-        i = int(np.argmax(smooth))
-        if smooth[i] > best[2]:
-            in_cell = np.abs(bins - i) <= 1
-            center = float(np.average(off[in_cell], weights=w[in_cell]))
-            best = (float(s), center, float(smooth[i]))
-    return best
-
-
-def _prior(speed: float, per_octave: float) -> float:
-    """Slow or static footage fits many speeds about as well as the true one; with
-    ``per_octave`` 0.2 a line at 2x or 0.5x needs 1.25 times the support of one at 1x."""
-    return 1.0 - per_octave * abs(float(np.log2(speed)))
-
-
-def _along(
-    sim: np.ndarray, t_tgt: np.ndarray, t_src: np.ndarray, speed: float, offset: float, tol: float
-) -> np.ndarray:
-    """Each target frame's best cosine within ``tol`` of where the line puts it."""
-    expect = speed * t_tgt + offset
-    lo = np.searchsorted(t_src, expect - tol, side="left")
-    hi = np.searchsorted(t_src, expect + tol, side="right")
-    along = np.zeros(len(t_tgt))
-    for i in np.flatnonzero(hi > lo):
-        along[i] = sim[i, lo[i] : hi[i]].max()
-    return along
-
-
-def _support(
-    sim: np.ndarray,
-    t_tgt: np.ndarray,
-    t_src: np.ndarray,
-    speed: float,
-    offset: float,
-    alive: np.ndarray,
-    floor: float,
-    tol: float,
-) -> float:
-    along = _along(sim, t_tgt, t_src, speed, offset, tol)
-    return float(np.clip(along[alive] - floor, 0, None).sum())
-
-
-def _band_peaks(
-    values: np.ndarray,
-    t_tgt: np.ndarray,
-    t_src: np.ndarray,
-    speed: float,
-    offset: float,
-    tol: float,
-    rows: Iterable[int],
-) -> list[tuple[int, int]]:
-    """``(row, column)`` of each of ``rows`` that has a source sample within ``tol`` of the
-    line, at its best value there."""
-    expect = speed * t_tgt + offset
-    lo = np.searchsorted(t_src, expect - tol, side="left")
-    hi = np.searchsorted(t_src, expect + tol, side="right")
-    return [(int(i), int(lo[i] + np.argmax(values[i, lo[i] : hi[i]]))) for i in rows if hi[i] > lo[i]]
-
-
-def _refit(
-    sim: np.ndarray,
-    t_tgt: np.ndarray,
-    t_src: np.ndarray,
-    speed: float,
-    offset: float,
-    alive: np.ndarray,
-    floor: float,
-    p: AlignParams,
-) -> tuple[float, float] | None:
-    """The line through each live row's best source frame within ``tol`` of a line."""
-    xs, ys, ws = [], [], []
-    for i, j in _band_peaks(sim, t_tgt, t_src, speed, offset, p.tol, np.flatnonzero(alive)):
-        if sim[i, j] >= floor:
-            xs.append(t_tgt[i])
-            ys.append(t_src[j])
-            ws.append(sim[i, j] - floor)
-    if len(xs) < 3 or np.ptp(xs) <= 0:
-        return None
-    fit_speed, fit_offset = np.polyfit(xs, ys, 1, w=ws)
-    if not p.min_speed * 0.9 <= fit_speed <= p.max_speed * 1.1:
-        return None
-    return float(fit_speed), float(fit_offset)
-
-
-def _theil_sen(
-    raw: np.ndarray,
-    t_tgt: np.ndarray,
-    t_src: np.ndarray,
-    speed: float,
-    offset: float,
-    first: int,
-    last: int,
-    p: AlignParams,
-) -> tuple[float, float] | None:
-    """The line through the best source instants of target frames ``first..last`` (each
-    frame's best raw cosine within ``tol`` of a line, between samples by a parabola), by
-    the median of the pairwise slopes and then the median offset."""
-    xs, ys = [], []
-    for i, j in _band_peaks(raw, t_tgt, t_src, speed, offset, p.tol, range(first, last + 1)):
-        if raw[i].max() > 0:
-            xs.append(t_tgt[i])
-            ys.append(_peak_time(raw[i], t_src, j))
-    x, y = np.array(xs), np.array(ys)
-    a, b = np.triu_indices(len(x), 1)
-    apart = x[b] > x[a]
-    if len(x) < p.fit_frames or not apart.any():
-        return None
-    slope = float(np.median((y[b] - y[a])[apart] / (x[b] - x[a])[apart]))
-    slope = min(max(slope, p.min_speed), p.max_speed)
-    return slope, float(np.median(y - slope * x))
-
-
-def _peak_time(row: np.ndarray, t_src: np.ndarray, j: int) -> float:
-    """Where between source samples a row's cosine peaks, by the parabola through column
-    ``j`` (its best) and its two neighbours; ``t_src[j]`` at an edge or where the three do
-    not bend down."""
-    if not 0 < j < len(t_src) - 1:
-        return float(t_src[j])
-    left, mid, right = row[j - 1], row[j], row[j + 1]
-    bend = left - 2 * mid + right
-    if bend >= 0:
-        return float(t_src[j])
-    # in samples; a neighbour outside the band may beat the best inside it: no further than half
-    shift = min(max(0.5 * (left - right) / bend, -0.5), 0.5)
-    step = t_src[j + 1] - t_src[j] if shift > 0 else t_src[j] - t_src[j - 1]
-    return float(t_src[j] + shift * step)
 
 
 def _walk(
@@ -449,7 +322,7 @@ def _walk(
 ) -> list[tuple[int, int, float, int]]:
     """Runs of target frames (first, last, mean cosine, matched frames) whose best cosine
     within ``tol`` of the line is at least ``min_cos``, joined across short gaps."""
-    cosines = np.where(alive, _along(raw, t_tgt, t_src, speed, offset, p.tol), 0.0)
+    cosines = np.where(alive, along(raw, t_tgt, t_src, speed, offset, p.tol), 0.0)
     hits = np.flatnonzero((cosines >= p.min_cos) & (cosines >= raw.max(axis=1) - p.slack))
     runs: list[tuple[int, int, float, int]] = []
     start = 0
