@@ -166,6 +166,11 @@ def _encode(path: Path, frames: list[np.ndarray], fps: float, crf: int) -> None:
             out.mux(packet)
 
 
+def _clip_id(path: str) -> str:
+    """A clip's id in the benchmark: its path under the originals' folder, flattened."""
+    return path.replace("/", "__")
+
+
 def _split(ref_id: str) -> str:
     return "fit" if int(hashlib.sha256(ref_id.encode()).hexdigest(), 16) % 5 < 2 else "test"
 
@@ -217,7 +222,7 @@ def make_video_benchmark(
         found, copies = _read_manifest(folder)
         refs += [(folder, ref) for ref in found]
         natural.update({copy: (folder, ref) for copy, ref in copies.items()})
-    ids = [ref.replace("/", "__") for _, ref in refs]
+    ids = [_clip_id(ref) for _, ref in refs]
     if len(set(ids)) < len(ids):
         raise ValueError("two folders of originals hold a clip at the same path")
     (out / "refs").mkdir(parents=True, exist_ok=True)
@@ -297,9 +302,9 @@ def make_video_benchmark(
                 }
             )
     for copy, (folder, ref) in sorted(natural.items()):
-        qid = "natural__" + copy.replace("/", "__")
+        qid = "natural__" + _clip_id(copy)
         shutil.copyfile(folder / copy, out / "queries" / qid)
-        ref_id = ref.replace("/", "__")
+        ref_id = _clip_id(ref)
         manifest["queries"].append(
             {
                 "id": qid,
