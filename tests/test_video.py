@@ -28,7 +28,7 @@ from lookalike.embed.base import Embedder
 from lookalike.embed.video import VideoLimits, decode_video
 from lookalike.score.align import Alignment, AlignParams, _joined, align
 from lookalike.video import VideoFlow
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 from test_fetch import Origin
 
 SIZE = (320, 180)
@@ -149,8 +149,53 @@ def test_sampled_frames_are_those_a_full_decode_gives(clips: Clips) -> None:
     # the deblocking filter, measured here) costs recall on low-bitrate copies.
     video = decode_video(clips.ref, size=224)
     assert video.frames_decoded < 225
-    with av.open(str(clips.ref)) as container:
-        full = {round(float(f.time), 3): f.to_image(width=224, height=224) for f in container.decode(video=0)}
+    full = every_frame(clips.ref)
+    for t, frame in zip(video.times, video.frames, strict=True):
+        assert np.array_equal(np.asarray(frame), np.asarray(full[round(float(t), 3)]))
+
+
+def every_frame(path: Path) -> dict[float, Image.Image]:
+    """Every frame of ``path`` by its time (ms), whole, at the model's 224 px square."""
+    with av.open(str(path)) as container:
+        return {round(float(f.time), 3): f.to_image(width=224, height=224) for f in container.decode(video=0)}
+
+
+def in_bars(frame: np.ndarray) -> np.ndarray:
+    """``frame`` letterboxed as a reposted clip is: on a black canvas a third taller, scaled
+    back to the frame's size (the picture keeps 3/4 of the height, squeezed)."""
+    w, h = SIZE
+    canvas = Image.new("RGB", (w, h + h // 3))
+    canvas.paste(Image.fromarray(frame), (0, h // 6))
+    return np.asarray(canvas.resize(SIZE, Image.Resampling.BILINEAR))
+
+
+def on_black(frame: np.ndarray) -> np.ndarray:
+    """``frame`` cut to a disc on black, as a globe on space is: dark all round, and the
+    rows where the dark ends are lit only where the disc is."""
+    w, h = SIZE
+    mask = Image.new("L", SIZE)
+    ImageDraw.Draw(mask).ellipse((w // 2 - 120, h // 2 - 80, w // 2 + 120, h // 2 + 80), fill=255)
+    return np.asarray(Image.composite(Image.fromarray(frame), Image.new("RGB", SIZE), mask))
+
+
+def test_black_bars_are_cut_off_sampled_frames(clips: Clips, sscd: Embedder, tmp_path: Path) -> None:
+    """A letterboxed copy is described as the picture between its bars, so its frames are
+    near the source's; a picture on a black background keeps its background."""
+    plain = decode_video(clips.ref, size=224)
+    boxed_clip = encode(tmp_path / "boxed.mp4", [in_bars(f) for f in clips.frames], 25)
+    boxed = decode_video(boxed_clip, size=224)
+    assert boxed.times == pytest.approx(plain.times, abs=0.1)
+    whole = every_frame(boxed_clip)
+    source = sscd.embed(plain.frames)
+    cut = np.einsum("ij,ij->i", sscd.embed(boxed.frames), source)
+    uncut = np.einsum("ij,ij->i", sscd.embed([whole[round(float(t), 3)] for t in boxed.times]), source)
+    # 0.88 against 0.79 here
+    assert np.median(cut) >= 0.85 and np.median(cut) >= np.median(uncut) + 0.05
+    assert (cut > uncut).mean() >= 0.9
+
+    globe = encode(tmp_path / "globe.mp4", [on_black(f) for f in clips.frames], 25)
+    video = decode_video(globe, size=224)
+    full = every_frame(globe)
     for t, frame in zip(video.times, video.frames, strict=True):
         assert np.array_equal(np.asarray(frame), np.asarray(full[round(float(t), 3)]))
 
