@@ -58,8 +58,9 @@ DEFAULT_MAX_FRAME_PIXELS = 3840 * 2160
 DEFAULT_FPS = 2.0
 #: A cut: mean absolute difference of consecutive 32x18 grey thumbnails (0-255) above this.
 CUT_THRESHOLD = 30.0
-#: Undecoded non-reference frames only where the stream has this many frames per sample.
-SKIP_NONREF_RATIO = 8
+#: Undecoded non-reference frames only where the stream has this many frames per sample
+#: (a 15 fps screen recording at 2 a second skips them; data/README.md, "Decoding").
+SKIP_NONREF_RATIO = 4
 #: A cut frame closer than this to a sampled frame adds nothing.
 MIN_CUT_GAP_S = 0.25
 #: Frames whose thumbnail is this flat (grey std) carry no content (black, fades, blank
