@@ -122,7 +122,7 @@ class VideoFlow:
 
     def describe(self, source: Source | DecodedVideo, query: bool = False) -> VideoDescriptor:
         """A video's sampled frames, described; a ``query`` keeps its frames, in case its
-        centre views are wanted. Frames are described in batches on a worker thread while
+        views are wanted. Frames are described in batches on a worker thread while
         the rest of the video decodes: FFmpeg and the model both release the GIL."""
         if isinstance(source, DecodedVideo):
             video, (vectors, hashes) = source, self._described(source.frames)
@@ -162,10 +162,10 @@ class VideoFlow:
 
     def align(self, source: VideoDescriptor, target: VideoDescriptor) -> list[Alignment]:
         """Segments of ``source`` copied in ``target``, best first: a target frame matches a
-        source frame by its whole picture or, once described, its centre view."""
+        source frame by its whole picture or, once described, by its best view."""
         sim = target.vectors @ source.vectors.T
-        if target.views is not None:
-            sim = np.maximum(sim, target.views @ source.vectors.T)
+        for view in target.views or ():
+            sim = np.maximum(sim, view @ source.vectors.T)
         sim[~target.informative, :] = 0.0
         sim[:, ~source.informative] = 0.0
         return align(
@@ -287,8 +287,9 @@ class VideoFlow:
     def search(self, query: Source | VideoDescriptor, k: int = 10, shortlist: int = 20) -> list[VideoHit]:
         """Reference videos that ``query`` (a video) copies, best first: each query frame
         nominates the videos of its nearest stored frames, and each nominee is aligned
-        with the whole query; without a confident copy, the frames' centre views are
-        described and nominate and align too (as an image query's views do)."""
+        with the whole query; without a confident copy, the frames' views (their centre, and
+        an inset where the clip shows one) are described and nominate and align too (as an
+        image query's views do)."""
         desc = query if isinstance(query, VideoDescriptor) else self.describe(query, query=True)
         nominees = self._nominees(desc, shortlist)
         found = self._aligned(desc, sorted(nominees, key=lambda v: -nominees[v])[: max(2 * k, 10)])
@@ -306,11 +307,11 @@ class VideoFlow:
         return hits[:k]
 
     def _nominees(self, desc: VideoDescriptor, shortlist: int) -> dict[str, float]:
-        """Stored videos near some frame of ``desc`` (by its whole picture or its centre
-        view), with the best frame cosine."""
+        """Stored videos near some frame of ``desc`` (by its whole picture or one of its
+        views), with the best frame cosine."""
         index = self._index()
         nominees: dict[str, float] = {}
-        looks = [desc.vectors] if desc.views is None else [desc.vectors, desc.views]
+        looks = [desc.vectors, *(desc.views or ())]
         for i in np.flatnonzero(desc.informative):
             for vectors in looks:
                 frame = Descriptor(vectors[i], desc.phashes[i], desc.phashes_mirror[i], LocalFeatures.empty())

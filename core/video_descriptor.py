@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .embed.base import Embedder
+from .embed.inset import inset_box, inset_view
 from .embed.views import query_views
 from .index.catalog import Record
 
@@ -36,9 +37,10 @@ class VideoDescriptor:
     height: int = 0
     sha256: str = ""
     n_bytes: int = 0
-    #: The frames' centre views (:mod:`lookalike.embed.views`), once described: a copy shown
-    #: picture-in-picture sits there.
-    views: np.ndarray | None = None
+    #: The frames' views, once described (:meth:`with_views`): their centre, and the clip's
+    #: picture-in-picture inset where it has one; a copy shown inside another picture sits
+    #: there. Each is a [n, dim] array, row for row with ``vectors``.
+    views: tuple[np.ndarray, ...] | None = None
     #: The sampled frames, kept by a query (:meth:`~lookalike.video.VideoFlow.describe`) until its views are
     #: described.
     frames: Sequence[Image.Image] = field(default=(), repr=False, compare=False)
@@ -47,12 +49,17 @@ class VideoDescriptor:
         return len(self.times)
 
     def with_views(self, embedder: Embedder) -> VideoDescriptor:
-        """This video with its frames' centre views described (once; a stored video, which
-        keeps no pixels, stays as it is)."""
+        """This video with its frames' views described: the centre of each frame
+        (:mod:`lookalike.embed.views`) and, where the clip shows one, its inset
+        (:mod:`lookalike.embed.inset`). Once; a stored video, which keeps no pixels, stays as
+        it is."""
         if self.views is not None or not self.frames:
             return self
-        centres = [query_views(frame)[0].image for frame in self.frames]
-        return replace(self, views=embedder.embed(centres), frames=())
+        views = [embedder.embed([query_views(frame)[0].image for frame in self.frames])]
+        box = inset_box(self.frames)
+        if box is not None:
+            views.append(embedder.embed([inset_view(frame, box) for frame in self.frames]))
+        return replace(self, views=tuple(views), frames=())
 
     @classmethod
     def from_records(cls, records: Sequence[Record]) -> VideoDescriptor:

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from lookalike.benchmarks.server import BackgroundServer
 from lookalike.benchmarks.video_metrics import SegmentPred, segment_micro_ap, video_micro_ap
 from lookalike.cli import main
 from lookalike.embed.base import Embedder
+from lookalike.embed.inset import inset_box
 from lookalike.embed.video import VideoLimits, decode_video
 from lookalike.score.align import Alignment, AlignParams, _joined, align
 from lookalike.video import VideoFlow
@@ -436,6 +438,30 @@ def test_picture_in_picture_is_found_by_the_frames_centre_view(clips: Clips, flo
     # a 20 % inset of slow pans: the source side is placed to about a second and a half
     overlap = min(seg["source_end"], 6.0) - max(seg["source_start"], 2.0)
     assert overlap >= 2.5 and abs(seg["source_start"] - 2.0) <= 1.5
+
+
+def test_a_picture_in_picture_inset_is_found_by_its_border(clips: Clips, flow: VideoFlow) -> None:
+    """The inset's four edges stay put while both pictures pan: its box is found to a pixel
+    or two of where it was pasted, clips that only pan have none, and the query's views
+    are then its centre and its inset, which matches its source far better."""
+    w, h = SIZE
+    pasted = (w // 3 / w, h // 5 / h, (w // 3 + w * 45 // 100) / w, (h // 5 + h * 45 // 100) / h)
+    assert inset_box(flow.decode(clips.pip).frames) == pytest.approx(pasted, abs=0.015)
+    for plain in (clips.ref, clips.other, clips.inserted):
+        assert inset_box(flow.decode(plain).frames) is None
+    assert inset_box(flow.decode(clips.pip).frames[:1]) is None
+
+    ref = flow.describe(clips.ref)
+    query = flow.describe(clips.pip, query=True).with_views(flow.engine.embedder)
+    assert query.views is not None and len(query.views) == 2
+    assert all(view.shape == query.vectors.shape for view in query.views)
+    with_inset = flow.align(ref, query)[0]
+    centre_only = flow.align(ref, replace(query, views=query.views[:1]))[0]
+    # 0.84 against 0.58 here
+    assert with_inset.cosine >= centre_only.cosine + 0.15
+    assert abs(with_inset.source_start - 2.0) <= 0.5 and abs(with_inset.source_end - 6.0) <= 0.5
+    plain = flow.describe(clips.copy, query=True).with_views(flow.engine.embedder)
+    assert plain.views is not None and len(plain.views) == 1
 
 
 def test_cli_match_prints_the_video_envelope(clips: Clips, capsys: pytest.CaptureFixture[str]) -> None:
