@@ -300,13 +300,21 @@ def _thumb(frame: Any) -> np.ndarray:
     every decoder gives); through FFmpeg's scaler otherwise. The scaler's cost grows with
     the frame (0.3-0.5 ms a 720p frame here, more than decoding it); this is ~0.03 ms."""
     w, h = _THUMB
-    plane = frame.planes[0]
-    if frame.format.name not in _PLANAR_YUV or plane.width < 4 * w or plane.height < 4 * h:
+    luma = _luma(frame)
+    if luma is None or luma.shape[1] < 4 * w or luma.shape[0] < 4 * h:
         return np.asarray(frame.to_ndarray(width=w, height=h, format="gray"), np.float32)
-    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-    sy, sx = plane.height // (4 * h), plane.width // (4 * w)
+    sy, sx = luma.shape[0] // (4 * h), luma.shape[1] // (4 * w)
     points = luma[: sy * 4 * h : sy, : sx * 4 * w : sx].astype(np.float32)
     return np.asarray(points.reshape(h, 4, w, 4).mean(axis=(1, 3)), np.float32)
+
+
+def _luma(frame: Any) -> np.ndarray | None:
+    """The frame's luma plane, read in place (rows without their padding), where the frame
+    is planar YUV; None otherwise."""
+    if frame.format.name not in _PLANAR_YUV:
+        return None
+    plane = frame.planes[0]
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
 def _picture(frame: Any, size: int) -> Image.Image:
@@ -331,10 +339,9 @@ def _bars(frame: Any) -> tuple[int, int, int, int] | None:
     """The picture's box (left, top, right, bottom) inside black bars, read off the luma
     plane of a planar YUV frame; None where there are no bars, or they would leave under
     half of either side."""
-    plane = frame.planes[0]
-    if frame.format.name not in _PLANAR_YUV:
+    luma = _luma(frame)
+    if luma is None:
         return None
-    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
     h, w = luma.shape
     # Every 4th pixel along a row (column) is enough to see whether it is lit.
     lit_rows = (luma[:, ::4] > BAR_LUMA).mean(axis=1)

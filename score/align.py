@@ -205,23 +205,12 @@ def _segments(
         # 4. fit the line again on the frames of its longest run, and walk the fitted line
         if segments:
             first, last, _, n = max(segments, key=lambda s: s[3])
-            enough = n >= p.fit_frames
-            fitted = (
-                theil_sen(
-                    raw,
-                    t_tgt,
-                    t_src,
-                    speed,
-                    offset,
-                    range(first, last + 1),
-                    p.tol,
-                    p.fit_frames,
-                    p.min_speed,
-                    p.max_speed,
+            fitted = None
+            if n >= p.fit_frames:
+                run = range(first, last + 1)
+                fitted = theil_sen(
+                    raw, t_tgt, t_src, speed, offset, run, p.tol, p.fit_frames, p.min_speed, p.max_speed
                 )
-                if enough
-                else None
-            )
             if fitted is not None:
                 walked = _walk(sim, raw, t_tgt, t_src, *fitted, alive, floor, p, min_frames)
                 if sum(s[3] for s in walked) >= sum(s[3] for s in segments):

@@ -320,19 +320,26 @@ def test_alignment_places_copies_of_static_footage_by_their_distinct_frames() ->
     assert bounds == pytest.approx([0, 5.75, 54, 59.75, 8.75, 14.75, 25.75, 31.75], abs=0.5)
 
 
+def slow_shot(speed: float, ridge: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sim, t_tgt, t_src)``: target 2-8 s copies source 10 s on at ``speed``; each frame
+    matches its own source instant at 0.95 and the instants around it ``ridge`` a second
+    less (noise 0.01), over a background of 0-0.15."""
+    t_src, t_tgt = np.arange(0, 40, 0.5), np.arange(0, 12, 0.5)
+    rng = np.random.default_rng(seed)
+    sim = rng.uniform(0.0, 0.15, (len(t_tgt), len(t_src)))
+    for i in np.flatnonzero((t_tgt >= 2.0) & (t_tgt <= 8.0)):
+        line = speed * t_tgt[i] + 10.0
+        sim[i] = np.maximum(sim[i], 0.95 - ridge * np.abs(t_src - line) + rng.normal(0, 0.01, len(t_src)))
+    return sim, t_tgt, t_src
+
+
 def test_alignment_fits_the_line_of_a_slowly_changing_shot_copied_at_half_speed() -> None:
     """A slowly changing shot: each frame of the copy matches its own source instant at 0.95
     and the instants around it only 0.06 a second less, so a line tilted to 0.6-0.9 gathers
     about as much as the true one (the vote put the ends 1-2 s off). The fitted line follows
     where each frame matches best: all four ends within a second, whatever the noise."""
-    t_src, t_tgt = np.arange(0, 40, 0.5), np.arange(0, 12, 0.5)
     for seed in range(10):
-        rng = np.random.default_rng(seed)
-        sim = rng.uniform(0.0, 0.15, (len(t_tgt), len(t_src)))
-        for i in np.flatnonzero((t_tgt >= 2.0) & (t_tgt <= 8.0)):
-            ridge = 0.95 - 0.06 * np.abs(t_src - (0.5 * t_tgt[i] + 10.0)) + rng.normal(0, 0.01, len(t_src))
-            sim[i] = np.maximum(sim[i], ridge)
-        seg = align(sim, t_tgt, t_src)[0]
+        seg = align(*slow_shot(0.5, 0.06, seed))[0]
         bounds = (seg.target_start, seg.target_end, seg.source_start, seg.source_end)
         assert bounds == pytest.approx((1.75, 8.25, 10.875, 14.125), abs=1.0), seed
 
@@ -344,14 +351,8 @@ def test_alignment_keeps_a_slow_shot_at_its_speed(speed: float, ridge: float) ->
     the same. The prior that most copies keep their speed picks the right one; with a mere
     tie-breaker (3 % an octave) seeds 4 and 5 of the trim, and seed 2 of the 0.75x copy,
     came out with ends more than a second off."""
-    t_src, t_tgt = np.arange(0, 40, 0.5), np.arange(0, 12, 0.5)
     for seed in range(10):
-        rng = np.random.default_rng(seed)
-        sim = rng.uniform(0.0, 0.15, (len(t_tgt), len(t_src)))
-        for i in np.flatnonzero((t_tgt >= 2.0) & (t_tgt <= 8.0)):
-            line = speed * t_tgt[i] + 10.0
-            sim[i] = np.maximum(sim[i], 0.95 - ridge * np.abs(t_src - line) + rng.normal(0, 0.01, len(t_src)))
-        seg = align(sim, t_tgt, t_src)[0]
+        seg = align(*slow_shot(speed, ridge, seed))[0]
         bounds = (seg.target_start, seg.target_end, seg.source_start, seg.source_end)
         assert bounds == pytest.approx((1.75, 8.25, speed * 1.75 + 10, speed * 8.25 + 10), abs=1.0), seed
 
