@@ -114,7 +114,7 @@ def cmd_run_video(args: argparse.Namespace) -> int:
 
 
 def cmd_video_speed(args: argparse.Namespace) -> int:
-    flow = VideoFlow(open_engine(threads=args.threads), fps=args.fps or DEFAULT_FPS)
+    flow = VideoFlow(open_engine(embedder=args.embedder, threads=args.threads), fps=args.fps or DEFAULT_FPS)
     print("\n".join(speed_markdown(video_speed(flow, [Path(c) for c in args.clips], args.repeat))))
     return 0
 
@@ -221,4 +221,5 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, help="frames a second sampled (default: the library's)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     p.add_argument("--repeat", type=int, default=3, help="runs per clip, taken in turns (default 3)")
+    p.add_argument("--embedder", default="sscd", choices=sorted(MODELS), help="frame descriptor")
     p.set_defaults(func=cmd_video_speed)

@@ -8,7 +8,7 @@ letterbox or pillarbox bars; the frames later frames
 refer to are decoded (inter-frame codecs need them) but only looked at as a 32x18 grey
 thumbnail read off the luma plane, which is how cuts are found, and where the stream has
 frames to spare, frames nothing refers to are not decoded at all. The decoder runs with
-FFmpeg's frame and slice threads (``AUTO``).
+FFmpeg's frame and slice threads (``AUTO``), one a core.
 
 Every failure is a named :mod:`lookalike.errors` exception raised before memory is spent:
 the byte cap is checked before reading, the frame size and declared duration before
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +216,9 @@ def _sample(
             f"{label}: a single {stream.codec_context.name} picture is an image, not a video"
         )
     stream.thread_type = "AUTO"
+    # One thread a core: FFmpeg's own choice is one more, and on two cores that third
+    # frame thread made a 720p decode 10-20 % slower (data/README.md, "Decoding").
+    stream.codec_context.thread_count = os.cpu_count() or 1
     if stream.average_rate and float(stream.average_rate) >= SKIP_NONREF_RATIO * fps:
         # Frames no other frame refers to (most B-frames where the encoder marks them so)
         # need not be decoded: at this rate the next sample and cut are found on the frames

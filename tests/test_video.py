@@ -475,12 +475,24 @@ def test_cli_match_prints_the_video_envelope(clips: Clips, capsys: pytest.Captur
     assert seg["source_start"] == pytest.approx(3.0, abs=1.0)
 
 
+@pytest.mark.parametrize("embedder", ["sscd", "sscd-lite"])
 def test_cli_video_speed_times_a_clip_against_decoding_it(
-    clips: Clips, capsys: pytest.CaptureFixture[str]
+    clips: Clips, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, embedder: str
 ) -> None:
     """``lookalike bench video-speed``: one row per clip, its frames counted by decoding
-    them all, its samples at the default 2 a second plus the first frame after each cut."""
-    assert main(["bench", "video-speed", "--repeat", "1", "--threads", "2", str(clips.ref)]) == 0
+    them all, its samples at the default 2 a second plus the first frame after each cut,
+    described by the ``--embedder`` asked for."""
+    described: list[str] = []
+    real = VideoFlow.describe
+
+    def spy(flow: VideoFlow, *args: Any, **kwargs: Any) -> Any:
+        described.append(flow.engine.embedder.info.name)
+        return real(flow, *args, **kwargs)
+
+    monkeypatch.setattr(VideoFlow, "describe", spy)
+    argv = ["bench", "video-speed", "--repeat", "1", "--threads", "2", "--embedder", embedder]
+    assert main([*argv, str(clips.ref)]) == 0
+    assert described == [embedder]
     header, _, row = capsys.readouterr().out.strip().splitlines()
     assert header.startswith("| clip | frames | sampled | seconds |")
     cells = [c.strip() for c in row.strip("|").split("|")]
