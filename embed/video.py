@@ -4,7 +4,8 @@ A video is described by frames sampled at ``fps`` (2 a second by default, see
 data/README.md) plus the first frame after every scene cut, each with its timestamp in
 seconds from the first frame. Only the sampled frames are converted to pixels, straight at
 the size the model needs (``size``, the embedder's square input) and without any black
-letterbox or pillarbox bars; the frames later frames
+letterbox or pillarbox bars, and turned upright where the container says the stream is
+shown turned (a phone's portrait video); the frames later frames
 refer to are decoded (inter-frame codecs need them) but only looked at as a 32x18 grey
 thumbnail read off the luma plane, which is how cuts are found, and where the stream has
 frames to spare, frames nothing refers to are not decoded at all. The decoder runs with
@@ -228,7 +229,7 @@ def _sample(
     frames: list[Image.Image] = []
     informative: list[bool] = []
     cuts: list[float] = []
-    decoded = 0
+    decoded = turns = 0
     start: float | None = None
     next_t = 0.0
     prev_thumb: np.ndarray | None = None
@@ -261,7 +262,8 @@ def _sample(
             if t >= next_t - 1e-6:
                 next_t = (np.floor(t * fps + 1e-6) + 1) / fps
             times.append(t)
-            frames.append(_picture(frame, size))
+            turns = _quarter_turns(frame)
+            frames.append(_upright(_picture(frame, size), turns))
             if on_frame is not None:
                 on_frame(frames[-1])
             informative.append(float(thumb.std()) >= FLAT_STD)
@@ -282,6 +284,8 @@ def _sample(
             f"{label}: frames stop at {duration:.1f} s of the {declared:.1f} s the container declares "
             "(truncated)"
         )
+    if turns % 2:
+        width, height = height, width
     return DecodedVideo(
         times=np.asarray(times, dtype=np.float64),
         frames=frames,
@@ -337,6 +341,22 @@ def _picture(frame: Any, size: int) -> Image.Image:
     scaled: Image.Image = frame.to_image(width=width, height=height)
     x, y = min(round(left * sx), scaled.width - size), min(round(top * sy), scaled.height - size)
     return scaled.crop((x, y, x + size, y + size))
+
+
+def _quarter_turns(frame: Any) -> int:
+    """How many quarter turns counter-clockwise the frame is shown at: phones store portrait
+    video as landscape frames with a display matrix, and a copy re-encoded by most tools has
+    the turn applied to its pixels. ``frame.rotation`` is FFmpeg's angle, counter-clockwise
+    in degrees (-90 for a phone held upright)."""
+    return round(float(frame.rotation or 0) / 90) % 4
+
+
+_TURNS = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
+
+
+def _upright(picture: Image.Image, turns: int) -> Image.Image:
+    """``picture`` as the stream is meant to be shown (:func:`_quarter_turns`)."""
+    return picture.transpose(_TURNS[turns]) if turns else picture
 
 
 def _bars(frame: Any) -> tuple[int, int, int, int] | None:

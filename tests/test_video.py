@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -28,8 +29,9 @@ from lookalike.cli import main
 from lookalike.embed.base import Embedder
 from lookalike.embed.inset import inset_box
 from lookalike.embed.video import VideoLimits, decode_video
+from lookalike.index.store import Index
 from lookalike.score.align import Alignment, AlignParams, _joined, align
-from lookalike.video import VideoFlow
+from lookalike.video import VideoFlow, VideoIngestItem
 from PIL import Image, ImageDraw, ImageOps
 from test_fetch import Origin
 
@@ -69,7 +71,7 @@ def fixed_camera(photo: Image.Image, thing: Image.Image, seconds: float, fps: fl
 def encode(path: Path, frames: list[np.ndarray], fps: float, faststart: bool = False) -> Path:
     with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         stream.options = {"crf": "26", "preset": "veryfast"}
         for arr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
@@ -202,6 +204,54 @@ def test_black_bars_are_cut_off_sampled_frames(clips: Clips, sscd: Embedder, tmp
         assert np.array_equal(np.asarray(frame), np.asarray(full[round(float(t), 3)]))
 
 
+def shown_turned(src: Path, dst: Path) -> Path:
+    """``src`` (an MP4) with the display matrix a phone writes for portrait video: the same
+    landscape frames, to be shown turned 90 degrees clockwise."""
+    data = bytearray(src.read_bytes())
+
+    def boxes(start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+        while start + 8 <= end:
+            size, kind = struct.unpack_from(">I4s", data, start)
+            yield kind, start, start + size
+            start += size
+
+    (moov,) = [(s, e) for kind, s, e in boxes(0, len(data)) if kind == b"moov"]
+    (trak,) = [(s, e) for kind, s, e in boxes(moov[0] + 8, moov[1]) if kind == b"trak"]
+    (tkhd,) = [s for kind, s, _ in boxes(trak[0] + 8, trak[1]) if kind == b"tkhd"]
+    assert data[tkhd + 8] == 0  # version 0: the matrix sits 48 bytes in
+    height = struct.unpack_from(">I", data, tkhd + 88)[0]
+    struct.pack_into(">9i", data, tkhd + 48, 0, 1 << 16, 0, -(1 << 16), 0, 0, height, 0, 1 << 30)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_a_phone_video_is_turned_upright(clips: Clips, flow: VideoFlow, tmp_path: Path) -> None:
+    """A portrait phone video stores landscape frames and a display matrix; a copy re-encoded
+    by most tools has the turn in its pixels. Both are described as they are shown, so the
+    copy and a still of the shown video find the phone's video."""
+    phone = shown_turned(clips.ref, tmp_path / "phone.mp4")
+    with av.open(str(phone)) as container:
+        assert next(container.decode(video=0)).rotation == -90
+    upright = encode(tmp_path / "upright.mp4", [np.rot90(f, k=-1).copy() for f in clips.frames], 25)
+    shown, turned = decode_video(phone, size=224), decode_video(upright, size=224)
+    assert (shown.width, shown.height) == (turned.width, turned.height) == (180, 320)
+    assert shown.times == pytest.approx(turned.times, abs=0.05)
+    diff = [
+        np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean()
+        for a, b in zip(shown.frames, turned.frames, strict=True)
+    ]
+    assert max(diff) < 8  # two encodings of the same pixels; a quarter turn off is ~50
+
+    result = flow.match(phone, upright)
+    assert result.match and result.similarity_score >= 0.97  # 0.92 when the turn was ignored
+    still = jpeg_bytes(every_frame(upright)[4.6], 90)
+    with Index.create(tmp_path / "ix", flow.engine.embedder.info) as index:
+        videos = VideoFlow(engine_for(flow.engine.embedder, index))
+        videos.ingest([VideoIngestItem("phone.mp4", phone)])
+        (top, *_) = videos.search_image(still, k=1)
+    assert top.external_id == "phone.mp4" and top.similarity >= 0.97  # 0.75 when ignored
+
+
 def test_frames_described_while_decoding_are_those_described_after(flow: VideoFlow, clips: Clips) -> None:
     """``describe`` hands frames to the model in batches while the clip still decodes: the
     descriptors come back in frame order, as describing the decoded clip gives them, and a
@@ -263,9 +313,6 @@ def test_every_bad_input_is_a_named_error(clips: Clips, tmp_path: Path) -> None:
 def test_a_bad_video_is_skipped_and_leaves_the_index_as_it_was(
     clips: Clips, tmp_path: Path, sscd: Embedder
 ) -> None:
-    from lookalike.index.store import Index
-    from lookalike.video import VideoIngestItem
-
     with Index.create(tmp_path / "ix", sscd.info) as index:
         vf = VideoFlow(engine_for(sscd, index))
         bad = clips.faststart.read_bytes()[:20000]
