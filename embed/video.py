@@ -78,11 +78,15 @@ MIN_BAR = 0.03
 EDGE_LIT = 0.3
 
 _THUMB = (32, 18)
-#: Pixel formats whose first plane is the luma (Y) plane at full size.
-_PLANAR_YUV = frozenset(
-    {f"yuv{c}p" for c in ("420", "422", "444", "411", "410")}
-    | {f"yuvj{c}p" for c in ("420", "422", "444")}
-    | {"nv12", "nv21"}
+#: Pixel formats whose first plane is the luma (Y) plane at full size, and how many bits to
+#: drop from its samples to read them on 0-255: 8-bit, and the 10- and 12-bit formats that
+#: phones record HDR video in (little-endian 16-bit words; P010 keeps its bits at the top).
+_PLANAR_YUV = (
+    {f"yuv{c}p": 0 for c in ("420", "422", "444", "411", "410")}
+    | {f"yuvj{c}p": 0 for c in ("420", "422", "444")}
+    | {"nv12": 0, "nv21": 0}
+    | {f"yuv{c}p{bits}le": bits - 8 for c in ("420", "422", "444") for bits in (10, 12)}
+    | {"p010le": 8}
 )
 
 
@@ -308,21 +312,25 @@ def _thumb(frame: Any) -> np.ndarray:
     every decoder gives); through FFmpeg's scaler otherwise. The scaler's cost grows with
     the frame (0.3-0.5 ms a 720p frame here, more than decoding it); this is ~0.03 ms."""
     w, h = _THUMB
-    luma = _luma(frame)
-    if luma is None or luma.shape[1] < 4 * w or luma.shape[0] < 4 * h:
+    read = _luma(frame)
+    if read is None or read[0].shape[1] < 4 * w or read[0].shape[0] < 4 * h:
         return np.asarray(frame.to_ndarray(width=w, height=h, format="gray"), np.float32)
+    luma, shift = read
     sy, sx = luma.shape[0] // (4 * h), luma.shape[1] // (4 * w)
-    points = luma[: sy * 4 * h : sy, : sx * 4 * w : sx].astype(np.float32)
+    points = luma[: sy * 4 * h : sy, : sx * 4 * w : sx].astype(np.float32) / (1 << shift)
     return np.asarray(points.reshape(h, 4, w, 4).mean(axis=(1, 3)), np.float32)
 
 
-def _luma(frame: Any) -> np.ndarray | None:
-    """The frame's luma plane, read in place (rows without their padding), where the frame
-    is planar YUV; None otherwise."""
-    if frame.format.name not in _PLANAR_YUV:
+def _luma(frame: Any) -> tuple[np.ndarray, int] | None:
+    """The frame's luma plane, read in place (rows without their padding), and the bits to
+    drop to read it on 0-255, where the frame is planar YUV; None otherwise."""
+    shift = _PLANAR_YUV.get(frame.format.name)
+    if shift is None:
         return None
     plane = frame.planes[0]
-    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    dtype = np.dtype(np.uint8) if shift == 0 else np.dtype("<u2")
+    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    return rows[:, : plane.width], shift
 
 
 def _picture(frame: Any, size: int) -> Image.Image:
@@ -363,13 +371,14 @@ def _bars(frame: Any) -> tuple[int, int, int, int] | None:
     """The picture's box (left, top, right, bottom) inside black bars, read off the luma
     plane of a planar YUV frame; None where there are no bars, or they would leave under
     half of either side."""
-    luma = _luma(frame)
-    if luma is None:
+    read = _luma(frame)
+    if read is None:
         return None
+    luma, shift = read
     h, w = luma.shape
     # Every 4th pixel along a row (column) is enough to see whether it is lit.
-    lit_rows = (luma[:, ::4] > BAR_LUMA).mean(axis=1)
-    lit_cols = (luma[::4, :] > BAR_LUMA).mean(axis=0)
+    lit_rows = (luma[:, ::4] > BAR_LUMA << shift).mean(axis=1)
+    lit_cols = (luma[::4, :] > BAR_LUMA << shift).mean(axis=0)
     top, bottom = _bar(lit_rows), _bar(lit_rows[::-1])
     left, right = _bar(lit_cols), _bar(lit_cols[::-1])
     if top + bottom >= h // 2 or left + right >= w // 2:

@@ -68,10 +68,12 @@ def fixed_camera(photo: Image.Image, thing: Image.Image, seconds: float, fps: fl
     return out
 
 
-def encode(path: Path, frames: list[np.ndarray], fps: float, faststart: bool = False) -> Path:
+def encode(
+    path: Path, frames: list[np.ndarray], fps: float, faststart: bool = False, pix_fmt: str = "yuv420p"
+) -> Path:
     with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
         stream.options = {"crf": "26", "preset": "veryfast"}
         for arr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
@@ -250,6 +252,27 @@ def test_a_phone_video_is_turned_upright(clips: Clips, flow: VideoFlow, tmp_path
         videos.ingest([VideoIngestItem("phone.mp4", phone)])
         (top, *_) = videos.search_image(still, k=1)
     assert top.external_id == "phone.mp4" and top.similarity >= 0.97  # 0.75 when ignored
+
+
+def test_ten_bit_video_is_sampled_as_eight_bit_is(clips: Clips, tmp_path: Path) -> None:
+    """Phones record HDR video in 10 bits: its luma plane is read in place as an 8-bit one
+    is, so the same letterboxed clip in 10 bits has the same cuts and samples, and its bars
+    are cut off too."""
+    boxed = [in_bars(f) for f in clips.frames]
+    eight = decode_video(encode(tmp_path / "eight.mp4", boxed, 25), size=224)
+    ten_clip = encode(tmp_path / "ten.mp4", boxed, 25, pix_fmt="yuv420p10le")
+    with av.open(str(ten_clip)) as container:
+        assert next(container.decode(video=0)).format.name == "yuv420p10le"
+    ten = decode_video(ten_clip, size=224)
+    assert ten.cuts == eight.cuts and len(ten.cuts) == 2  # the two changes of photo
+    assert ten.times == pytest.approx(eight.times)
+    diff = [
+        np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean()
+        for a, b in zip(ten.frames, eight.frames, strict=True)
+    ]
+    assert max(diff) < 6  # 52-58 with the bars left on
+    # no row of black left at the top or bottom
+    assert all(np.asarray(f.convert("L"))[[0, -1]].mean() > 32 for f in ten.frames)
 
 
 def test_frames_described_while_decoding_are_those_described_after(flow: VideoFlow, clips: Clips) -> None:
