@@ -298,7 +298,7 @@ def _sample(
         fps=round(rate, 3),
         width=width,
         height=height,
-        codec=str(stream.codec_context.name),
+        codec=str(stream.codec_context.codec.canonical_name),
         sha256=sha,
         n_bytes=n_bytes,
         frames_decoded=decoded,

@@ -28,7 +28,7 @@ from lookalike.benchmarks.video_metrics import SegmentPred, segment_micro_ap, vi
 from lookalike.cli import main
 from lookalike.embed.base import Embedder
 from lookalike.embed.inset import inset_box
-from lookalike.embed.video import VideoLimits, decode_video
+from lookalike.embed.video import VideoLimits, decode_video, is_video
 from lookalike.index.store import Index
 from lookalike.score.align import Alignment, AlignParams, _joined, align
 from lookalike.video import VideoFlow, VideoIngestItem
@@ -69,12 +69,18 @@ def fixed_camera(photo: Image.Image, thing: Image.Image, seconds: float, fps: fl
 
 
 def encode(
-    path: Path, frames: list[np.ndarray], fps: float, faststart: bool = False, pix_fmt: str = "yuv420p"
+    path: Path,
+    frames: list[np.ndarray],
+    fps: float,
+    faststart: bool = False,
+    pix_fmt: str = "yuv420p",
+    codec: tuple[str, dict[str, str]] = ("libx264", {"crf": "26", "preset": "veryfast"}),
 ) -> Path:
+    """``frames`` as a video, its container chosen by the suffix of ``path``."""
     with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
-        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream = out.add_stream(codec[0], rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
-        stream.options = {"crf": "26", "preset": "veryfast"}
+        stream.options = codec[1]
         for arr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
                 out.mux(packet)
@@ -273,6 +279,49 @@ def test_ten_bit_video_is_sampled_as_eight_bit_is(clips: Clips, tmp_path: Path) 
     assert max(diff) < 6  # 52-58 with the bars left on
     # no row of black left at the top or bottom
     assert all(np.asarray(f.convert("L"))[[0, -1]].mean() > 32 for f in ten.frames)
+
+
+#: The containers ``ingest`` takes, each with a codec a repost may come in.
+CONTAINERS = {
+    "coffee.webm": ("vp9", ("libvpx-vp9", {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"})),
+    "coffee.mkv": ("av1", ("libaom-av1", {"usage": "realtime", "cpu-used": "8", "crf": "32"})),
+    "coffee.mov": ("hevc", ("libx265", {"preset": "ultrafast", "crf": "28"})),
+    "coffee.avi": ("mpeg4", ("mpeg4", {"qscale": "4"})),
+}
+
+
+def test_every_container_ingest_takes_decodes_to_the_same_samples(
+    clips: Clips, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """webm (VP9), mkv (AV1), mov (HEVC) and avi (MPEG-4 Part 2) give the samples an MP4 of
+    the same frames gives, are known as videos by suffix and by their first bytes, and go
+    into the index as videos that a copy finds."""
+    coffee = clips.frames[75:150]  # the reference's 3-6 s
+    mp4 = decode_video(encode(tmp_path / "coffee.mp4", coffee, 25), size=224)
+    folder = tmp_path / "containers"
+    folder.mkdir()
+    for name, (codec, encoder) in CONTAINERS.items():
+        path = encode(folder / name, coffee, 25, codec=encoder)
+        assert is_video(path) and is_video(path.read_bytes()), name
+        video = decode_video(path, size=224)
+        assert video.codec == codec and (video.width, video.height) == SIZE, name
+        assert video.times == pytest.approx(mp4.times, abs=0.05), name
+        diff = [
+            np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean()
+            for a, b in zip(video.frames, mp4.frames, strict=True)
+        ]
+        assert max(diff) < 12, (name, max(diff))
+    index = str(tmp_path / "ix")
+    assert main(["ingest", "--index", index, "--quiet", "--threads", "2", str(folder)]) == 0
+    capsys.readouterr()
+    # the mirrored copy is the reference's 3.0-7.5 s: the coffee clips' 0-3 s
+    assert main(["search", "--index", index, "--json", "--k", "4", str(clips.copy)]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert sorted(r["id"] for r in results) == sorted(CONTAINERS)
+    for r in results:
+        assert r["score"] >= 0.85, r
+        assert r["segments"][0]["source_start"] == pytest.approx(0.0, abs=1.0)
+        assert r["segments"][0]["target_end"] == pytest.approx(3.0, abs=1.0)
 
 
 def test_frames_described_while_decoding_are_those_described_after(flow: VideoFlow, clips: Clips) -> None:
