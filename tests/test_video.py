@@ -75,14 +75,18 @@ def encode(
     faststart: bool = False,
     pix_fmt: str = "yuv420p",
     codec: tuple[str, dict[str, str]] = ("libx264", {"crf": "26", "preset": "veryfast"}),
+    ticks: list[int] | None = None,
 ) -> Path:
-    """``frames`` as a video, its container chosen by the suffix of ``path``."""
+    """``frames`` as a video, its container chosen by the suffix of ``path``; each frame at
+    its own tick of ``1/fps`` s where ``ticks`` are given (a variable frame rate)."""
     with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
         stream = out.add_stream(codec[0], rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
         stream.options = codec[1]
-        for arr in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+        for k, arr in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            frame.pts = k if ticks is None else ticks[k]
+            for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
@@ -153,6 +157,26 @@ def test_samples_at_the_rate_plus_scene_cuts(clips: Clips) -> None:
     assert video.times == pytest.approx(np.arange(0, 9, 1.0), abs=0.1)
     every = decode_video(clips.ref.read_bytes(), fps=8.0)  # too few frames to spare
     assert every.frames_decoded == 225 and every.times.size == 72
+
+
+def test_a_variable_frame_rate_is_sampled_by_the_clock(clips: Clips, flow: VideoFlow, tmp_path: Path) -> None:
+    """Phones drop their frame rate in low light: samples follow the timestamps, not a count
+    of frames, so a clip at 25 fps in even seconds and 12.5 in odd ones is sampled twice a
+    second and aligns with the steady clip second for second."""
+    ticks = [k for k in range(len(clips.frames)) if (k // 25) % 2 == 0 or k % 2 == 0]
+    vfr = encode(tmp_path / "vfr.mp4", [clips.frames[k] for k in ticks], 25, ticks=ticks)
+    video = decode_video(vfr, size=64)
+    assert video.frames_decoded < len(ticks) == 173
+    assert video.duration == pytest.approx(9.0, abs=0.1)
+    # a sample is the first frame kept at or after its instant: at most two frames of
+    # 12.5 fps (0.16 s) late, where B-frames are not decoded
+    assert video.times == pytest.approx(np.arange(0, 9, 0.5), abs=0.2)
+    result = flow.match(clips.ref, vfr)
+    assert result.similarity_score >= 0.97
+    best = result.matched_segments[0]
+    assert best["source_start"] == pytest.approx(best["target_start"], abs=0.3)
+    assert best["source_end"] == pytest.approx(best["target_end"], abs=0.3)
+    assert best["target_end"] - best["target_start"] >= 8.0
 
 
 def test_sampled_frames_are_those_a_full_decode_gives(clips: Clips) -> None:
