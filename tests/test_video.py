@@ -8,7 +8,7 @@ import base64
 import io
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -196,6 +196,15 @@ def every_frame(path: Path) -> dict[float, Image.Image]:
         return {round(float(f.time), 3): f.to_image(width=224, height=224) for f in container.decode(video=0)}
 
 
+def worst_pixel_difference(frames: Sequence[Image.Image], others: Sequence[Image.Image]) -> float:
+    """The largest mean absolute pixel difference (0-255) between two clips' sampled
+    frames, taken pair by pair."""
+    return max(
+        float(np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean())
+        for a, b in zip(frames, others, strict=True)
+    )
+
+
 def in_bars(frame: np.ndarray) -> np.ndarray:
     """``frame`` letterboxed as a reposted clip is: on a black canvas a third taller, scaled
     back to the frame's size (the picture keeps 3/4 of the height, squeezed)."""
@@ -268,11 +277,8 @@ def test_a_phone_video_is_turned_upright(clips: Clips, flow: VideoFlow, tmp_path
     shown, turned = decode_video(phone, size=224), decode_video(upright, size=224)
     assert (shown.width, shown.height) == (turned.width, turned.height) == (180, 320)
     assert shown.times == pytest.approx(turned.times, abs=0.05)
-    diff = [
-        np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean()
-        for a, b in zip(shown.frames, turned.frames, strict=True)
-    ]
-    assert max(diff) < 8  # two encodings of the same pixels; a quarter turn off is ~50
+    diff = worst_pixel_difference(shown.frames, turned.frames)
+    assert diff < 8  # two encodings of the same pixels; a quarter turn off is ~50
 
     result = flow.match(phone, upright)
     assert result.match and result.similarity_score >= 0.97  # 0.92 when the turn was ignored
@@ -296,11 +302,8 @@ def test_ten_bit_video_is_sampled_as_eight_bit_is(clips: Clips, tmp_path: Path) 
     ten = decode_video(ten_clip, size=224)
     assert ten.cuts == eight.cuts and len(ten.cuts) == 2  # the two changes of photo
     assert ten.times == pytest.approx(eight.times)
-    diff = [
-        np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean()
-        for a, b in zip(ten.frames, eight.frames, strict=True)
-    ]
-    assert max(diff) < 6  # 52-58 with the bars left on
+    diff = worst_pixel_difference(ten.frames, eight.frames)
+    assert diff < 6  # 52-58 with the bars left on
     # no row of black left at the top or bottom
     assert all(np.asarray(f.convert("L"))[[0, -1]].mean() > 32 for f in ten.frames)
 
@@ -330,11 +333,8 @@ def test_every_container_ingest_takes_decodes_to_the_same_samples(
         video = decode_video(path, size=224)
         assert video.codec == codec and (video.width, video.height) == SIZE, name
         assert video.times == pytest.approx(mp4.times, abs=0.05), name
-        diff = [
-            np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean()
-            for a, b in zip(video.frames, mp4.frames, strict=True)
-        ]
-        assert max(diff) < 12, (name, max(diff))
+        diff = worst_pixel_difference(video.frames, mp4.frames)
+        assert diff < 12, (name, diff)
     index = str(tmp_path / "ix")
     assert main(["ingest", "--index", index, "--quiet", "--threads", "2", str(folder)]) == 0
     capsys.readouterr()
