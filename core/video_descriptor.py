@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from .embed.base import Embedder
-from .embed.inset import inset_box, inset_view
+from .embed.box import crop
+from .embed.inset import inset_box
 from .embed.views import query_views
 from .index.catalog import Record
 
@@ -58,7 +59,7 @@ class VideoDescriptor:
         views = [embedder.embed([query_views(frame)[0].image for frame in self.frames])]
         box = inset_box(self.frames)
         if box is not None:
-            views.append(embedder.embed([inset_view(frame, box) for frame in self.frames]))
+            views.append(embedder.embed([crop(frame, box) for frame in self.frames]))
         return replace(self, views=tuple(views), frames=())
 
     @classmethod

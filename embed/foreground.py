@@ -42,6 +42,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .box import Box, crop
+
 __all__ = ["cut_out", "enclosed", "foreground_mask", "object_mask", "refine", "textured"]
 
 SIDE = 128
@@ -65,8 +67,6 @@ REFINE_SIDE = 256
 KEEP = 0.75
 #: The cut-out keeps this margin around the object, as a share of each side.
 MARGIN = 0.03
-
-Box = tuple[float, float, float, float]
 
 
 def _coons(pixels: np.ndarray, b: int) -> np.ndarray:
@@ -229,5 +229,4 @@ def cut_out(image: Image.Image, mask: np.ndarray) -> tuple[Image.Image, Box]:
         round(min(1.0, float(xs.max() + 1) / w + MARGIN), 4),
         round(min(1.0, float(ys.max() + 1) / h + MARGIN), 4),
     )
-    iw, ih = image.size
-    return out.crop((round(box[0] * iw), round(box[1] * ih), round(box[2] * iw), round(box[3] * ih))), box
+    return crop(out, box), box

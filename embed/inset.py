@@ -33,9 +33,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from .views import Box
+from .box import Box
 
-__all__ = ["inset_box", "inset_view"]
+__all__ = ["inset_box"]
 
 #: Grey levels (0-255) between neighbouring pixels that make an edge.
 STEP = 12
@@ -97,12 +97,6 @@ def inset_box(frames: Sequence[Image.Image]) -> Box | None:
                         # an edge between pixels k and k+1: the inset starts at k+1
                         best, box = key, ((left + 1) / w, (top + 1) / h, (right + 1) / w, (bottom + 1) / h)
     return box
-
-
-def inset_view(frame: Image.Image, box: Box) -> Image.Image:
-    """``frame`` cut to ``box`` (fractions of its size)."""
-    w, h = frame.size
-    return frame.crop((round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h)))
 
 
 def _strongest(edge_pixels: np.ndarray, at_least: float) -> list[int]:

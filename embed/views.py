@@ -13,8 +13,8 @@ gradient, and neither the full image nor a crop is near the original on white. W
 image has a surround that can be told from its object (:mod:`.foreground`), the object cut
 out and put back on white is one more view; a photo without one gets none.
 
-Boxes are (left, top, right, bottom) fractions of the image's width and height, so they
-mean the same at any resolution.
+Boxes (:mod:`.box`) are fractions of the image's width and height, so they mean the same at
+any resolution.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .box import Box
 from .foreground import cut_out
 
 __all__ = ["CENTRE_CROPS", "FULL", "Box", "View", "query_views"]
 
-Box = tuple[float, float, float, float]
 FULL: Box = (0.0, 0.0, 1.0, 1.0)
 #: Centre crops, by the share of each side they keep.
 CENTRE_CROPS = (0.6,)
